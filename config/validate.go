@@ -1,0 +1,574 @@
+package config
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/robfig/cron/v3"
+	"golang.org/x/net/idna"
+)
+
+func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+// EPPStatuses are the domain statuses of RFC 5731 and RFC 3915.
+var EPPStatuses = []string{
+	"ok", "inactive", "addPeriod", "autoRenewPeriod", "renewPeriod", "transferPeriod",
+	"pendingCreate", "pendingDelete", "pendingRenew", "pendingRestore", "pendingTransfer", "pendingUpdate",
+	"redemptionPeriod",
+	"clientDeleteProhibited", "clientHold", "clientRenewProhibited", "clientTransferProhibited", "clientUpdateProhibited",
+	"serverDeleteProhibited", "serverHold", "serverRenewProhibited", "serverTransferProhibited", "serverUpdateProhibited",
+}
+
+// Severities a config may name.
+var Severities = []string{"info", "warning", "critical"}
+
+// CronParser is the schedule syntax nsguard accepts: five fields or a
+// descriptor such as "@every 1m" or "@daily".
+var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+var playbookName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+type validator struct {
+	c    *Config
+	errs Errors
+}
+
+// fail reports a problem at a field path; the line is the field's own, or
+// the nearest enclosing one when the field is absent.
+func (v *validator) fail(path, format string, args ...any) {
+	line := 0
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := v.c.lines[p]; ok {
+			line = l
+			break
+		}
+	}
+	v.errs = append(v.errs, FieldError{File: v.c.File, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func parentPath(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i > 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+func (v *validator) has(path string) bool { _, ok := v.c.lines[path]; return ok }
+
+func (c *Config) validate() Errors {
+	v := &validator{c: c}
+	v.store()
+	v.resolver()
+	v.registry()
+	v.schedules()
+	v.policy()
+	v.alerts()
+	v.domains()
+	v.contacts()
+	v.playbooks()
+	return v.errs
+}
+
+func (v *validator) store() {
+	if v.c.Store.Path == "" {
+		v.fail("store.path", "must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(v.c.Listen); err != nil {
+		v.fail("listen", "want host:port such as 127.0.0.1:9153, got %q", v.c.Listen)
+	}
+}
+
+func (v *validator) resolver() {
+	r := &v.c.Resolver
+	if r.Port < 1 || r.Port > 65535 {
+		v.fail("resolver.port", "must be 1..65535, got %d", r.Port)
+	}
+	if r.Timeout <= 0 {
+		v.fail("resolver.timeout", "must be positive")
+	}
+	if r.Retries < 0 || r.Retries > 10 {
+		v.fail("resolver.retries", "must be 0..10, got %d", r.Retries)
+	}
+	if r.MaxQPSPerServer <= 0 {
+		v.fail("resolver.max_qps_per_server", "must be positive")
+	}
+	if r.MaxConcurrency < 1 {
+		v.fail("resolver.max_concurrency", "must be at least 1")
+	}
+	if r.MaxConcurrentDomains < 1 {
+		v.fail("resolver.max_concurrent_domains", "must be at least 1")
+	}
+	if r.ParentServers < 0 {
+		v.fail("resolver.parent_servers", "must be 0 (all) or more")
+	}
+	if r.RootHints != "" {
+		if _, err := os.Stat(r.RootHints); err != nil {
+			v.fail("resolver.root_hints", "cannot read hints file: %v", err)
+		}
+	}
+	for i, s := range r.PublicResolvers {
+		if _, err := ParseServer(s, 53); err != nil {
+			v.fail(fmt.Sprintf("resolver.public_resolvers[%d]", i), "%v", err)
+		}
+	}
+}
+
+// ParseServer parses an IP literal with an optional port ("192.0.2.1",
+// "192.0.2.1:5353", "[2001:db8::1]:53") into an address and port.
+func ParseServer(s string, defPort int) (netip.AddrPort, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap, nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("want an IP address (optionally :port), got %q", s)
+	}
+	return netip.AddrPortFrom(a, uint16(defPort)), nil
+}
+
+func (v *validator) registry() {
+	r := &v.c.Registry
+	if r.RDAPBootstrap != "" {
+		if _, err := parseHTTPURL(r.RDAPBootstrap); err != nil {
+			if _, ferr := os.Stat(r.RDAPBootstrap); ferr != nil {
+				v.fail("registry.rdap_bootstrap", "want an http(s) URL or a readable file: %v", err)
+			}
+		}
+	}
+	for tld, u := range r.RDAPServers {
+		if _, err := parseHTTPURL(u); err != nil {
+			v.fail("registry.rdap_servers."+tld, "%v", err)
+		}
+	}
+	for tld, s := range r.WhoisServers {
+		if err := checkHostPort(s); err != nil {
+			v.fail("registry.whois_servers."+tld, "%v", err)
+		}
+	}
+	if r.IANAWhois != "" {
+		if err := checkHostPort(r.IANAWhois); err != nil {
+			v.fail("registry.iana_whois", "%v", err)
+		}
+	}
+	if r.Timeout <= 0 {
+		v.fail("registry.timeout", "must be positive")
+	}
+	if r.MaxQPSPerServer <= 0 {
+		v.fail("registry.max_qps_per_server", "must be positive")
+	}
+}
+
+func parseHTTPURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("want an http(s) URL, got %q", s)
+	}
+	return u, nil
+}
+
+func checkHostPort(s string) error {
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("invalid port in %q", s)
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if _, ok := dns.IsDomainName(host); !ok || host == "" || strings.ContainsAny(host, " /") {
+		return fmt.Errorf("want host or host:port, got %q", s)
+	}
+	return nil
+}
+
+func (v *validator) schedules() {
+	s := v.c.Schedules
+	for _, f := range []struct{ path, spec string }{
+		{"schedules.delegation", s.Delegation},
+		{"schedules.registration", s.Registration},
+		{"schedules.audit", s.Audit},
+	} {
+		if _, err := CronParser.Parse(f.spec); err != nil {
+			v.fail(f.path, "invalid schedule %q: %v", f.spec, err)
+		}
+	}
+}
+
+// RegistrationPeriod is the registration schedule's period when it is an
+// "@every" spec, else a day: the registration cache lives that long.
+func (c *Config) RegistrationPeriod() time.Duration {
+	if d, ok := strings.CutPrefix(c.Schedules.Registration, "@every "); ok {
+		if p, err := time.ParseDuration(strings.TrimSpace(d)); err == nil {
+			return p
+		}
+	}
+	return 24 * time.Hour
+}
+
+func (v *validator) policy() {
+	p := &v.c.Policy
+	for key, statuses := range p.RequiredLocks {
+		path := "policy.required_locks." + key
+		if !regexp.MustCompile(`^tier[0-3]$`).MatchString(key) {
+			v.fail(path, "keys are tier0..tier3")
+		}
+		for i, s := range statuses {
+			if !contains(EPPStatuses, s) {
+				v.fail(fmt.Sprintf("%s[%d]", path, i), "unknown EPP status %q", s)
+			}
+		}
+	}
+	for _, h := range []struct {
+		path string
+		h    Horizon
+	}{{"policy.expiry", p.Expiry}, {"policy.rrsig_expiry", p.RRSIGExpiry}} {
+		if h.h.Critical <= 0 || h.h.Warning <= 0 {
+			v.fail(h.path, "warning and critical must be positive")
+		} else if h.h.Critical > h.h.Warning {
+			v.fail(h.path+".critical", "critical (%s) must not exceed warning (%s)", h.h.Critical, h.h.Warning)
+		}
+	}
+	if p.MaxServicesPerDomain < 1 {
+		v.fail("policy.max_services_per_domain", "must be at least 1")
+	}
+	for i, r := range p.ApprovedRegistrars {
+		if strings.TrimSpace(r) == "" {
+			v.fail(fmt.Sprintf("policy.approved_registrars[%d]", i), "must not be empty")
+		}
+	}
+}
+
+func (v *validator) alerts() {
+	a := &v.c.Alerts
+	if a.Confirmations < 1 {
+		v.fail("alerts.confirmations", "must be at least 1")
+	}
+	if a.RepeatInterval <= 0 {
+		v.fail("alerts.repeat_interval", "must be positive")
+	}
+	s := a.Slack
+	bot := s.TokenFile != "" || s.TokenEnv != ""
+	hook := s.WebhookURLFile != "" || s.WebhookURLEnv != ""
+	if bot && hook {
+		v.fail("alerts.slack", "set a bot token or an incoming webhook, not both")
+	}
+	if s.TokenFile != "" && s.TokenEnv != "" {
+		v.fail("alerts.slack.token_env", "set token_file or token_env, not both")
+	}
+	if bot && s.Channel == "" && s.Channels["critical"] == "" {
+		v.fail("alerts.slack.channel", "a bot token needs a channel")
+	}
+	for sev := range s.Channels {
+		if !contains(Severities, sev) {
+			v.fail("alerts.slack.channels."+sev, "keys are %s", strings.Join(Severities, ", "))
+		}
+	}
+	if s.APIURL != "" {
+		if _, err := parseHTTPURL(s.APIURL); err != nil {
+			v.fail("alerts.slack.api_url", "%v", err)
+		}
+	}
+}
+
+// NormalizeDomain checks a domain name and returns it lower-case, without a
+// trailing dot, IDN labels in punycode.
+func NormalizeDomain(s string) (string, error) {
+	n := CanonicalName(s)
+	if n == "" {
+		return "", fmt.Errorf("empty domain name")
+	}
+	ascii, err := idna.Lookup.ToASCII(n)
+	if err != nil {
+		return "", fmt.Errorf("invalid domain name %q: %v", s, err)
+	}
+	if _, ok := dns.IsDomainName(ascii); !ok || len(ascii) > 253 {
+		return "", fmt.Errorf("invalid domain name %q", s)
+	}
+	labels := strings.Split(ascii, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || !labelRe.MatchString(l) {
+			return "", fmt.Errorf("invalid domain name %q (label %q)", s, l)
+		}
+	}
+	return ascii, nil
+}
+
+var labelRe = regexp.MustCompile(`^[a-z0-9_]([a-z0-9-]*[a-z0-9])?$`)
+
+func (v *validator) domains() {
+	seen := map[string]int{}
+	for i := range v.c.Domains {
+		d := &v.c.Domains[i]
+		p := fmt.Sprintf("domains[%d]", i)
+		name, err := NormalizeDomain(d.Name)
+		switch {
+		case !v.has(p + ".name"):
+			v.fail(p+".name", "required")
+		case err != nil:
+			v.fail(p+".name", "%v", err)
+		case !strings.Contains(name, "."):
+			v.fail(p+".name", "%q is a TLD, not a domain", d.Name)
+		default:
+			if j, dup := seen[name]; dup {
+				v.fail(p+".name", "duplicate domain %q (also domains[%d])", name, j)
+			}
+			seen[name] = i
+			d.Name = name
+		}
+		if !v.has(p + ".tier") {
+			v.fail(p+".tier", "required (0 is the most critical, 3 the least)")
+		} else if d.Tier < 0 || d.Tier > 3 {
+			v.fail(p+".tier", "must be 0..3, got %d", d.Tier)
+		}
+		for j, s := range d.Services {
+			if strings.TrimSpace(s) == "" {
+				v.fail(fmt.Sprintf("%s.services[%d]", p, j), "must not be empty")
+			}
+		}
+		for j := range d.Backups {
+			bp := fmt.Sprintf("%s.backups[%d]", p, j)
+			b, err := NormalizeDomain(d.Backups[j])
+			if err != nil {
+				v.fail(bp, "%v", err)
+				continue
+			}
+			if b == name {
+				v.fail(bp, "a domain cannot be its own backup")
+			}
+			d.Backups[j] = b
+		}
+		for j, w := range d.Watch {
+			wp := fmt.Sprintf("%s.watch[%d]", p, j)
+			if w == "@" {
+				continue
+			}
+			if _, ok := dns.IsDomainName(w); !ok || strings.Contains(w, " ") {
+				v.fail(wp, "invalid name %q", w)
+			} else if strings.HasSuffix(w, ".") && name != "" && !dns.IsSubDomain(name+".", strings.ToLower(w)) {
+				v.fail(wp, "%q is not inside %s", w, name)
+			}
+		}
+		for j := range d.Nameservers {
+			np := fmt.Sprintf("%s.nameservers[%d]", p, j)
+			ns, err := NormalizeDomain(d.Nameservers[j])
+			if err != nil {
+				v.fail(np, "%v", err)
+				continue
+			}
+			d.Nameservers[j] = ns
+		}
+		for j, ds := range d.DS {
+			if _, err := ParseDS(name, ds); err != nil {
+				v.fail(fmt.Sprintf("%s.ds[%d]", p, j), "%v", err)
+			}
+		}
+		if d.WatchSeverity == "" {
+			d.WatchSeverity = "warning"
+		} else if !contains(Severities, d.WatchSeverity) {
+			v.fail(p+".watch_severity", "must be one of %s", strings.Join(Severities, ", "))
+		}
+	}
+}
+
+// ParseDS parses a declared DS in presentation form "keytag alg digesttype digest".
+func ParseDS(owner, s string) (*dns.DS, error) {
+	f := strings.Fields(s)
+	if len(f) < 4 {
+		return nil, fmt.Errorf("want \"keytag algorithm digesttype digest\", got %q", s)
+	}
+	tag, err1 := strconv.ParseUint(f[0], 10, 16)
+	alg, err2 := strconv.ParseUint(f[1], 10, 8)
+	dt, err3 := strconv.ParseUint(f[2], 10, 8)
+	digest := strings.ToUpper(strings.Join(f[3:], ""))
+	if err1 != nil || err2 != nil || err3 != nil {
+		return nil, fmt.Errorf("want \"keytag algorithm digesttype digest\", got %q", s)
+	}
+	if _, err := hex.DecodeString(digest); err != nil || digest == "" {
+		return nil, fmt.Errorf("digest is not hexadecimal in %q", s)
+	}
+	return &dns.DS{
+		Hdr:        dns.RR_Header{Name: dns.Fqdn(owner), Rrtype: dns.TypeDS, Class: dns.ClassINET},
+		KeyTag:     uint16(tag),
+		Algorithm:  uint8(alg),
+		DigestType: uint8(dt),
+		Digest:     digest,
+	}, nil
+}
+
+func (v *validator) contacts() {
+	for key, c := range v.c.Contacts {
+		if c.Email == "" && c.Phone == "" && c.URL == "" {
+			v.fail("contacts."+key, "give at least one of email, phone, url")
+		}
+	}
+}
+
+func (v *validator) playbooks() {
+	seen := map[string]bool{}
+	for i := range v.c.Playbooks {
+		pb := &v.c.Playbooks[i]
+		p := fmt.Sprintf("playbooks[%d]", i)
+		if !playbookName.MatchString(pb.Name) {
+			v.fail(p+".name", "want lower-case letters, digits, - or _, got %q", pb.Name)
+		} else if seen[pb.Name] {
+			v.fail(p+".name", "duplicate playbook %q", pb.Name)
+		}
+		seen[pb.Name] = true
+		if prim, err := NormalizeDomain(pb.Primary); err != nil {
+			v.fail(p+".primary", "%v", err)
+		} else if _, ok := v.c.Domain(prim); !ok {
+			v.fail(p+".primary", "%q is not in domains", pb.Primary)
+		} else {
+			pb.Primary = prim
+		}
+		if b, err := NormalizeDomain(pb.Backup); err != nil {
+			v.fail(p+".backup", "%v", err)
+		} else {
+			pb.Backup = b
+		}
+		if pb.SlackChannel == "" {
+			pb.SlackChannel = v.c.Alerts.Slack.Channel
+		}
+		if len(pb.Steps) == 0 {
+			v.fail(p+".steps", "a playbook needs at least one step")
+		}
+		for j := range pb.Steps {
+			v.step(fmt.Sprintf("%s.steps[%d]", p, j), &pb.Steps[j])
+		}
+		for j := range pb.Rollback {
+			v.step(fmt.Sprintf("%s.rollback[%d]", p, j), &pb.Rollback[j])
+		}
+	}
+}
+
+func (v *validator) step(p string, s *Step) {
+	n := 0
+	for _, set := range []bool{s.DNSUpdate != nil, s.Webhook != nil, s.Verify != nil, s.Wait != nil, s.Notify != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		v.fail(p, "a step has exactly one of dns_update, webhook, verify, wait, notify (found %d)", n)
+		return
+	}
+	switch {
+	case s.DNSUpdate != nil:
+		u := s.DNSUpdate
+		p += ".dns_update"
+		if err := checkHostPort(u.Server); err != nil || u.Server == "" {
+			v.fail(p+".server", "want an address or host[:port], got %q", u.Server)
+		}
+		zone, err := NormalizeDomain(u.Zone)
+		if err != nil {
+			v.fail(p+".zone", "%v", err)
+		} else {
+			u.Zone = zone
+		}
+		if u.TSIGFile == "" {
+			v.fail(p+".tsig_file", "required: updates are always signed (tsig-keygen writes the file)")
+		}
+		if len(u.Replace) == 0 && len(u.Delete) == 0 {
+			v.fail(p, "give replace or delete records")
+		}
+		for k, r := range u.Replace {
+			rr, err := dns.NewRR(r)
+			switch {
+			case err != nil || rr == nil:
+				v.fail(fmt.Sprintf("%s.replace[%d]", p, k), "not a DNS record: %q", r)
+			case zone != "" && !dns.IsSubDomain(dns.Fqdn(zone), rr.Header().Name):
+				v.fail(fmt.Sprintf("%s.replace[%d]", p, k), "%s is outside zone %s", rr.Header().Name, zone)
+			}
+		}
+		for k, d := range u.Delete {
+			f := strings.Fields(d)
+			if len(f) != 2 || dns.StringToType[strings.ToUpper(f[1])] == 0 {
+				v.fail(fmt.Sprintf("%s.delete[%d]", p, k), "want \"name TYPE\", got %q", d)
+			}
+		}
+		if u.Timeout == 0 {
+			u.Timeout = Duration(10 * time.Second)
+		}
+	case s.Webhook != nil:
+		w := s.Webhook
+		p += ".webhook"
+		if _, err := parseHTTPURL(w.URL); err != nil {
+			v.fail(p+".url", "%v", err)
+		}
+		if w.Method == "" {
+			w.Method = http.MethodPost
+		}
+		w.Method = strings.ToUpper(w.Method)
+		if !contains([]string{"GET", "POST", "PUT", "PATCH", "DELETE"}, w.Method) {
+			v.fail(p+".method", "unsupported method %q", w.Method)
+		}
+		if w.Retries < 0 || w.Retries > 10 {
+			v.fail(p+".retries", "must be 0..10")
+		}
+		if w.Timeout == 0 {
+			w.Timeout = Duration(10 * time.Second)
+		}
+		if w.SignatureHeader == "" {
+			w.SignatureHeader = "X-Nsguard-Signature"
+		}
+	case s.Verify != nil:
+		vf := s.Verify
+		p += ".verify"
+		if _, ok := dns.IsDomainName(vf.Name); !ok || vf.Name == "" {
+			v.fail(p+".name", "invalid name %q", vf.Name)
+		}
+		if dns.StringToType[strings.ToUpper(vf.Type)] == 0 {
+			v.fail(p+".type", "unknown record type %q", vf.Type)
+		}
+		vf.Type = strings.ToUpper(vf.Type)
+		if vf.Expect == "" {
+			v.fail(p+".expect", "required")
+		}
+		for k, srv := range vf.Servers {
+			if err := checkHostPort(srv); err != nil {
+				v.fail(fmt.Sprintf("%s.servers[%d]", p, k), "%v", err)
+			}
+		}
+		if vf.Interval == 0 {
+			vf.Interval = Duration(2 * time.Second)
+		}
+		if vf.Timeout == 0 {
+			vf.Timeout = Duration(2 * time.Minute)
+		}
+		if vf.Interval > vf.Timeout {
+			v.fail(p+".interval", "longer than the timeout")
+		}
+	case s.Notify != nil:
+		if s.Notify.Message == "" {
+			v.fail(p+".notify.message", "required")
+		}
+	case s.Wait != nil:
+		if *s.Wait <= 0 {
+			v.fail(p+".wait", "must be positive")
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
