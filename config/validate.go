@@ -353,14 +353,26 @@ func (v *validator) domains() {
 			d.Backups[j] = b
 		}
 		for j, w := range d.Watch {
+			// "www", "@", "www.example.com." or any of these followed by record types ("@ MX").
 			wp := fmt.Sprintf("%s.watch[%d]", p, j)
-			if w == "@" {
+			f := strings.Fields(w)
+			if len(f) == 0 {
+				v.fail(wp, "empty watch entry")
 				continue
 			}
-			if _, ok := dns.IsDomainName(w); !ok || strings.Contains(w, " ") {
-				v.fail(wp, "invalid name %q", w)
-			} else if strings.HasSuffix(w, ".") && name != "" && !dns.IsSubDomain(name+".", strings.ToLower(w)) {
-				v.fail(wp, "%q is not inside %s", w, name)
+			for _, t := range f[1:] {
+				if dns.StringToType[strings.ToUpper(t)] == 0 {
+					v.fail(wp, "unknown record type %q", t)
+				}
+			}
+			wn := f[0]
+			if wn == "@" {
+				continue
+			}
+			if _, ok := dns.IsDomainName(wn); !ok {
+				v.fail(wp, "invalid name %q", wn)
+			} else if strings.HasSuffix(wn, ".") && name != "" && !dns.IsSubDomain(name+".", strings.ToLower(wn)) {
+				v.fail(wp, "%q is not inside %s", wn, name)
 			}
 		}
 		for j := range d.Nameservers {

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/registry"
+)
+
+// registryTestConfig starts a registration lab with the demo domains and
+// writes a config pointing RDAP (bootstrap) and WHOIS (IANA) at it. Every
+// address in it, and in the lab's answers, is a 127.0.0.1 literal.
+func registryTestConfig(t *testing.T, extra string) (*reglab.Lab, string) {
+	t.Helper()
+	lab, err := reglab.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	lab.SeedDemo(time.Now())
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`store: {path: %s}
+registry:
+  rdap_bootstrap: %s
+  iana_whois: %s
+  timeout: 2s
+  max_qps_per_server: 1000
+policy:
+  approved_registrars: ["MarkMonitor Inc."]
+domains:
+  - {name: shop-example.com, tier: 0}
+%s`, filepath.Join(dir, "nsguard.db"), lab.BootstrapURL(), lab.IANAWhoisAddr(), extra)
+	path := filepath.Join(dir, "nsguard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return lab, path
+}
+
+func runNsguard(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+const allContacts = `contacts:
+  icann: {name: ICANN Contractual Compliance, url: "https://www.icann.org/compliance/complaint"}
+  registrar_account_manager: {name: Dana Account, role: MarkMonitor account manager, email: dana@markmonitor.example, phone: "+1 555 0100"}
+  legal: {name: Legal on call, email: legal@shop.example}
+`
+
+func TestRegistryLookupCommand(t *testing.T) {
+	lab, cfg := registryTestConfig(t, "")
+	code, out, stderr := runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"MarkMonitor Inc. (IANA 292)", "serverTransferProhibited", "rdap " + lab.RDAPBase("com"),
+		"ns1.shop-example-dns.net", "Servers asked:", "RDAP bootstrap", "abusecomplaints@markmonitor.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, stderr = runNsguard(t, "--config", cfg, "registry", "lookup", "example.cn", "-o", "json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rec registry.Record
+	if err := json.Unmarshal([]byte(out), &rec); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	d, _ := lab.Domain("example.cn")
+	if rec.Source != registry.SourceWHOIS || !rec.Expiry.Equal(d.Expiry.Truncate(time.Second)) || rec.Raw != "" {
+		t.Errorf("record = %+v, want whois with expiry %v and no raw", rec, d.Expiry)
+	}
+
+	// Served from the cache the first run left beside the store; --fresh asks again.
+	before := lab.Count("rdap-registry")
+	runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "-o", "json")
+	if lab.Count("rdap-registry") != before {
+		t.Errorf("second run asked the registry again")
+	}
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--fresh", "--raw", "-o", "json")
+	if code != exitOK || lab.Count("rdap-registry") != before+1 || !strings.Contains(out, `"raw"`) {
+		t.Errorf("--fresh --raw: exit %d, registry asked %d times:\n%s", code, lab.Count("rdap-registry")-before, out)
+	}
+}
+
+func TestRegistryLookupCommandErrors(t *testing.T) {
+	lab, cfg := registryTestConfig(t, "")
+	lab.RemoveDomain("shop-backup.net")
+	lab.Update("example.de", func(d *reglab.Domain) { d.WHOIS = reglab.Malformed })
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"registry", "lookup", "shop-backup.net"}, exitCritical, "not registered"},
+		{[]string{"registry", "lookup", "example.de"}, exitUsage, "malformed answer"},
+		{[]string{"registry", "lookup", "not a domain"}, exitUsage, "invalid domain name"},
+		{[]string{"registry", "lookup", "shop-example.com", "-o", "yaml"}, exitUsage, "unknown output"},
+		{[]string{"registry", "lookup"}, exitUsage, "accepts 1 arg"},
+	} {
+		code, _, stderr := runNsguard(t, append([]string{"--config", cfg}, tc.args...)...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+	code, _, stderr := runNsguard(t, "--config", filepath.Join(t.TempDir(), "missing.yaml"), "registry", "lookup", "shop-example.com")
+	if code != exitUsage || !strings.Contains(stderr, "cannot read config") {
+		t.Errorf("missing config: exit %d, %q", code, stderr)
+	}
+}
+
+func TestContactsCommand(t *testing.T) {
+	_, cfg := registryTestConfig(t, allContacts)
+	code, out, stderr := runNsguard(t, "--config", cfg, "contacts", "shop-example.com")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, out)
+	}
+	for _, want := range []string{"registrar abuse", "MarkMonitor Inc. (IANA 292)", "registry .com administrative",
+		"info@verisign-grs.com", "registrar_account_manager", "dana@markmonitor.example"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "Missing") {
+		t.Errorf("complete sheet lists missing pieces:\n%s", out)
+	}
+
+	code, out, _ = runNsguard(t, "--config", cfg, "contacts", "shop-example.com", "-o", "markdown")
+	if code != exitOK || !strings.HasPrefix(out, "# Emergency contacts: shop-example.com") || !strings.Contains(out, "| Abuse phone | +1.2086851750 |") {
+		t.Errorf("markdown (exit %d):\n%s", code, out)
+	}
+
+	code, out, _ = runNsguard(t, "--config", cfg, "contacts", "shop-example.com", "-o", "json")
+	var sheet registry.ContactSheet
+	if err := json.Unmarshal([]byte(out), &sheet); err != nil || code != exitOK {
+		t.Fatalf("json (exit %d): %v\n%s", code, err, out)
+	}
+	if sheet.Registry.Technical.Phone != "+1 703 925-6999" || len(sheet.Configured) != 3 || len(sheet.Missing) != 0 {
+		t.Errorf("sheet = %+v", sheet)
+	}
+}
+
+func TestContactsCommandMissing(t *testing.T) {
+	_, cfg := registryTestConfig(t, "")
+	code, out, stderr := runNsguard(t, "--config", cfg, "contacts", "example.de")
+	if code != exitWarning {
+		t.Fatalf("exit %d, want %d: %s", code, exitWarning, stderr)
+	}
+	for _, want := range []string{"Missing:", "registrar name (not published by whois", "contacts.icann", "registry .de technical"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, stderr := runNsguard(t, "--config", cfg, "contacts", "..."); code != exitUsage || !strings.Contains(stderr, "invalid domain") {
+		t.Errorf("bad domain: exit %d %q", code, stderr)
+	}
+	if code, _, _ := runNsguard(t, "--config", cfg, "contacts", "example.de", "-o", "pdf"); code != exitUsage {
+		t.Errorf("bad output: exit %d", code)
+	}
+}

@@ -1,0 +1,173 @@
+package deploy
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	unitFile    = "systemd/nsguard.service"
+	unitBinary  = "/usr/local/bin/nsguard"
+	exposureMax = "15" // systemd-analyze security's 0..100 scale: 1.5 of 10
+)
+
+// unitDirectives reads a unit file into section → key → values (a key may
+// repeat: ExecReload=, LoadCredential=).
+func unitDirectives(src string) map[string]map[string][]string {
+	out := map[string]map[string][]string{}
+	section := ""
+	sc := bufio.NewScanner(strings.NewReader(src))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			section = strings.Trim(line, "[]")
+			if out[section] == nil {
+				out[section] = map[string][]string{}
+			}
+		default:
+			k, v, _ := strings.Cut(line, "=")
+			if section != "" {
+				out[section][strings.TrimSpace(k)] = append(out[section][strings.TrimSpace(k)], strings.TrimSpace(v))
+			}
+		}
+	}
+	return out
+}
+
+func TestUnitDirectives(t *testing.T) {
+	src, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := unitDirectives(string(src))["Service"]
+	for _, tt := range []struct{ key, want string }{
+		{"Type", "notify"},
+		{"ExecStart", unitBinary + " daemon --config /etc/nsguard/nsguard.yaml"},
+		{"ExecReload", "/bin/kill -HUP $MAINPID"},
+		{"Restart", "on-failure"},
+		{"LoadCredential", "slack-token:/etc/nsguard/slack-token"},
+		{"LoadCredential", "tsig.key:/etc/nsguard/tsig.key"},
+		{"DynamicUser", "yes"},
+		{"StateDirectory", "nsguard"},
+		{"ProtectSystem", "strict"},
+		{"ProtectHome", "yes"},
+		{"PrivateTmp", "yes"},
+		{"NoNewPrivileges", "yes"},
+		{"CapabilityBoundingSet", ""},
+		{"RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"},
+		{"MemoryMax", "512M"},
+		{"SystemCallFilter", "@system-service"},
+	} {
+		if !slices.Contains(svc[tt.key], tt.want) {
+			t.Errorf("[Service] %s=%s missing (have %q)", tt.key, tt.want, svc[tt.key])
+		}
+	}
+	// The last ExecReload must be the signal: a failed config check before
+	// it stops the reload and the daemon keeps its running config.
+	if r := svc["ExecReload"]; len(r) == 0 || r[len(r)-1] != "/bin/kill -HUP $MAINPID" {
+		t.Errorf("ExecReload= lines %q: the last must send SIGHUP", r)
+	}
+}
+
+// verifyUnit runs `systemd-analyze verify` on unit text, with the nsguard
+// path rewritten to bin (verify checks that ExecStart's binary exists).
+// Verify exits 0 on an unknown directive and only warns, so any output at
+// all is a failure.
+func verifyUnit(t *testing.T, unit, bin string) error {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nsguard.service")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(unit, unitBinary, bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("systemd-analyze", "verify", "--man=no", path).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		return fmt.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	return nil
+}
+
+func TestSystemdVerify(t *testing.T) {
+	bin, _ := buildNsguard(t)
+	src, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(src)
+	if err := verifyUnit(t, unit, bin); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each broken copy must fail, or the check above proves nothing.
+	for _, tt := range []struct{ name, old, new string }{
+		{"typo in a directive", "ProtectHome=yes", "ProtectHom=yes"},
+		{"bad value", "ProtectSystem=strict", "ProtectSystem=strictt"},
+		{"misspelt section", "[Service]", "[Servce]"},
+		{"binary missing", "ExecStart=" + unitBinary, "ExecStart=/nonexistent/nsguard"},
+		{"bad address family", "AF_INET6 AF_UNIX", "AF_INET6 AF_UNIXX"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(unit, tt.old) {
+				t.Fatalf("the unit no longer contains %q; update this test", tt.old)
+			}
+			if err := verifyUnit(t, strings.Replace(unit, tt.old, tt.new, 1), bin); err == nil {
+				t.Fatalf("systemd-analyze verify accepted the unit with %q", tt.new)
+			}
+		})
+	}
+}
+
+// TestSystemdSecurity scores the unit's sandbox offline and fails if the
+// exposure rises above 1.5 (of 10; the unit scores 1.1): a hardening line
+// removed by accident is caught here.
+func TestSystemdSecurity(t *testing.T) {
+	src, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := func(unit string) error {
+		path := filepath.Join(t.TempDir(), "nsguard.service")
+		if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("systemd-analyze", "security", "--offline=yes", "--no-pager", "--threshold="+exposureMax, path).CombinedOutput()
+		if err != nil {
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			return fmt.Errorf("%v: %s", err, lines[len(lines)-1])
+		}
+		return nil
+	}
+	if err := score(string(src)); err != nil {
+		t.Fatalf("systemd-analyze security --threshold=%s: %v", exposureMax, err)
+	}
+	weak := strings.NewReplacer("PrivateDevices=yes\n", "", "ProtectKernelTunables=yes\n", "", "SystemCallFilter=@system-service\n", "", "RestrictNamespaces=yes\n", "").Replace(string(src))
+	if err := score(weak); err == nil {
+		t.Fatal("a unit without PrivateDevices, ProtectKernelTunables, SystemCallFilter and RestrictNamespaces still passed the threshold")
+	}
+}
+
+// TestUnitConfigCheck: ExecStartPre's and ExecReload's `config check`
+// accepts the production example.
+func TestUnitConfigCheck(t *testing.T) {
+	bin, _ := buildNsguard(t)
+	if out, err := exec.Command(bin, "config", "check", "examples/nsguard.yaml").CombinedOutput(); err != nil {
+		t.Errorf("nsguard config check examples/nsguard.yaml: %v\n%s", err, out)
+	}
+}
+
+// TestDaemonCommand: `daemon --config`, which the unit's ExecStart and the
+// image's CMD run, is a command of the binary.
+func TestDaemonCommand(t *testing.T) {
+	bin, _ := buildNsguard(t)
+	if out, err := exec.Command(bin, "daemon", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "--config") {
+		t.Errorf("nsguard daemon --help (the unit's and the image's command): %v\n%s", err, out)
+	}
+}

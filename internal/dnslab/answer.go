@@ -1,0 +1,180 @@
+package dnslab
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Answer builds the reply host h gives to query r from the world's data, as
+// an authoritative-only server does. Faults are applied by the listener.
+func (w *World) Answer(h *Host, r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.RecursionAvailable = false
+	if len(r.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		return m
+	}
+	do := false
+	if opt := r.IsEdns0(); opt != nil {
+		do = opt.Do()
+		m.SetEdns0(1232, do)
+	}
+	if r.Opcode == dns.OpcodeUpdate {
+		m.Rcode = w.update(h, r)
+		return m
+	}
+	if r.Opcode != dns.OpcodeQuery {
+		m.Rcode = dns.RcodeNotImplemented
+		return m
+	}
+	q := r.Question[0]
+	origin := w.bestZone(h, q)
+	if origin == "" {
+		m.Rcode = dns.RcodeRefused
+		return m
+	}
+	w.zoneFor(h, origin).respond(m, q, do)
+	return m
+}
+
+// bestZone picks the served zone closest to the question's name; a DS
+// question at a zone apex goes to the parent zone when the host serves it.
+func (w *World) bestZone(h *Host, q dns.Question) string {
+	qname := dns.CanonicalName(q.Name)
+	best := ""
+	for _, origin := range h.Zones {
+		if w.zoneFor(h, origin) == nil || !dns.IsSubDomain(origin, qname) {
+			continue
+		}
+		if q.Qtype == dns.TypeDS && origin == qname && qname != "." {
+			continue
+		}
+		if best == "" || dns.CountLabel(origin) > dns.CountLabel(best) {
+			best = origin
+		}
+	}
+	if best == "" && q.Qtype == dns.TypeDS {
+		// DS asked of the child only: answer from the child, as BIND does.
+		for _, origin := range h.Zones {
+			if origin == qname {
+				return origin
+			}
+		}
+	}
+	return best
+}
+
+// update handles RFC 2136 UPDATE messages; the lab refuses them unless a
+// zone has been made updatable (see Lab.AllowUpdate).
+func (w *World) update(h *Host, r *dns.Msg) int {
+	return dns.RcodeRefused
+}
+
+// Resolve answers a recursive query the way a public resolver would: by
+// iterating from the lab's roots over the world's data, with any poison
+// configured for this resolver taking precedence.
+func (w *World) Resolve(resolver netip.Addr, r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.RecursionAvailable = true
+	if len(r.Question) != 1 {
+		m.Rcode = dns.RcodeFormatError
+		return m
+	}
+	if opt := r.IsEdns0(); opt != nil {
+		m.SetEdns0(1232, false)
+	}
+	q := r.Question[0]
+	key := poisonKey(q.Name, q.Qtype)
+	if forged, ok := w.Poison[resolver][key]; ok {
+		m.Answer = append(m.Answer, forged...)
+		return m
+	}
+	ans, rcode := w.iterate(q, 0)
+	m.Answer, m.Rcode = ans, rcode
+	return m
+}
+
+func poisonKey(name string, t uint16) string {
+	return dns.CanonicalName(name) + "/" + dns.TypeToString[t]
+}
+
+// iterate resolves q from the roots over in-memory data.
+func (w *World) iterate(q dns.Question, depth int) ([]dns.RR, int) {
+	if depth > 6 {
+		return nil, dns.RcodeServerFailure
+	}
+	servers := w.rootAddrs()
+	query := new(dns.Msg)
+	query.SetQuestion(dns.CanonicalName(q.Name), q.Qtype)
+	for hop := 0; hop < 16; hop++ {
+		var resp *dns.Msg
+		for _, a := range servers {
+			h := w.HostAt(a)
+			if h == nil || h.Fault == FaultTimeout || h.Fault == FaultGarbage {
+				continue
+			}
+			if r := w.Answer(h, query); r.Rcode != dns.RcodeRefused {
+				resp = r
+				break
+			}
+		}
+		if resp == nil {
+			return nil, dns.RcodeServerFailure
+		}
+		if resp.Authoritative || resp.Rcode != dns.RcodeSuccess || len(resp.Answer) > 0 {
+			ans := resp.Answer
+			if n := len(ans); n > 0 && q.Qtype != dns.TypeCNAME {
+				if c, ok := ans[n-1].(*dns.CNAME); ok {
+					more, rcode := w.iterate(dns.Question{Name: c.Target, Qtype: q.Qtype, Qclass: dns.ClassINET}, depth+1)
+					return append(ans, more...), rcode
+				}
+			}
+			return ans, resp.Rcode
+		}
+		// A referral: next servers from glue, or by resolving NS names.
+		servers = nil
+		for _, rr := range resp.Ns {
+			ns, ok := rr.(*dns.NS)
+			if !ok {
+				continue
+			}
+			found := false
+			for _, x := range resp.Extra {
+				if a, ok := x.(*dns.A); ok && strings.EqualFold(a.Hdr.Name, ns.Ns) {
+					if addr, ok := netip.AddrFromSlice(a.A.To4()); ok {
+						servers = append(servers, addr)
+						found = true
+					}
+				}
+			}
+			if !found {
+				ans, _ := w.iterate(dns.Question{Name: ns.Ns, Qtype: dns.TypeA, Qclass: dns.ClassINET}, depth+1)
+				for _, x := range ans {
+					if a, ok := x.(*dns.A); ok {
+						if addr, ok := netip.AddrFromSlice(a.A.To4()); ok {
+							servers = append(servers, addr)
+						}
+					}
+				}
+			}
+		}
+		if len(servers) == 0 {
+			return nil, dns.RcodeServerFailure
+		}
+	}
+	return nil, dns.RcodeServerFailure
+}
+
+func (w *World) rootAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, h := range w.Hosts {
+		if h.Role == "root" {
+			out = append(out, h.Addr)
+		}
+	}
+	return out
+}

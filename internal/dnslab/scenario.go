@@ -1,0 +1,281 @@
+package dnslab
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The scenarios break the lab the way the real Internet breaks. Each one
+// names the domain (or server) it breaks; Reset heals everything.
+
+// Hijack makes the TLD delegate domain to the attacker's name servers, which
+// serve a forged copy of the zone.
+func (l *Lab) Hijack(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		domain = dns.CanonicalName(domain)
+		parent := w.Zone(w.ParentOf(domain))
+		if parent == nil {
+			return fmt.Errorf("dnslab: no parent zone for %s", domain)
+		}
+		parent.Replace(domain, dns.TypeNS,
+			fmt.Sprintf("%s 172800 IN NS ns1.attacker.net.", domain),
+			fmt.Sprintf("%s 172800 IN NS ns2.attacker.net.", domain))
+		parent.Remove(domain, dns.TypeDS)
+		resignIfSigned(parent, w)
+		forged := NewZone(domain).Add(
+			soaRecord(domain, "ns1.attacker.net.", 1),
+			fmt.Sprintf("%s 300 IN NS ns1.attacker.net.", domain),
+			fmt.Sprintf("%s 300 IN NS ns2.attacker.net.", domain),
+			fmt.Sprintf("%s 300 IN A 203.0.113.66", domain),
+		)
+		for _, d := range w.Domains {
+			if dns.CanonicalName(d.Name) == domain {
+				for _, name := range d.Watch {
+					forged.Add(fmt.Sprintf("%s 300 IN A 203.0.113.66", watchFQDN(name, domain)))
+				}
+			}
+		}
+		w.Zones[domain] = forged
+		for _, h := range w.Hosts {
+			if h.Role == "attacker" {
+				h.Zones = appendOnce(h.Zones, domain)
+			}
+		}
+		// The victim's providers still hold the real zone as their own copy.
+		real := l.pristine.Zone(domain).Clone()
+		for _, h := range w.Hosts {
+			if h.Role != "attacker" && contains(h.Zones, domain) {
+				if h.Override == nil {
+					h.Override = map[string]*Zone{}
+				}
+				h.Override[domain] = real.Clone()
+			}
+		}
+		return nil
+	})
+}
+
+// Suspend removes domain's delegation from its TLD (a registry suspension,
+// serverHold, or a deletion).
+func (l *Lab) Suspend(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		parent := w.Zone(w.ParentOf(domain))
+		parent.Remove(domain, 0)
+		resignIfSigned(parent, w)
+		return nil
+	})
+}
+
+// Lame makes server stop serving domain (it answers REFUSED).
+func (l *Lab) Lame(ctx context.Context, domain, server string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		h := w.Host(server)
+		if h == nil {
+			return fmt.Errorf("dnslab: no server %s", server)
+		}
+		h.Zones = remove(h.Zones, dns.CanonicalName(domain))
+		return nil
+	})
+}
+
+// NSMismatch makes the child's NS RRset (on every server) name an extra
+// server the parent does not delegate to.
+func (l *Lab) NSMismatch(ctx context.Context, domain, extraNS string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		z := w.Zone(domain)
+		z.Add(fmt.Sprintf("%s 86400 IN NS %s", dns.CanonicalName(domain), dns.Fqdn(extraNS)))
+		resignIfSigned(z, w)
+		return nil
+	})
+}
+
+// SerialDrift gives server a copy of domain with a newer SOA serial.
+func (l *Lab) SerialDrift(ctx context.Context, domain, server string, delta uint32) error {
+	return l.Mutate(ctx, func(w *World) error {
+		h := w.Host(server)
+		z := w.override(h, domain)
+		z.SetSerial(z.Serial() + delta)
+		resignIfSigned(z, w)
+		return nil
+	})
+}
+
+// GlueMismatch changes the parent's glue for nsName to addr.
+func (l *Lab) GlueMismatch(ctx context.Context, domain, nsName, addr string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		parent := w.Zone(w.ParentOf(domain))
+		parent.Replace(nsName, dns.TypeA, fmt.Sprintf("%s 172800 IN A %s", dns.Fqdn(nsName), addr))
+		return nil
+	})
+}
+
+// DropGlue removes the parent's glue for nsName.
+func (l *Lab) DropGlue(ctx context.Context, domain, nsName string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		w.Zone(w.ParentOf(domain)).Remove(nsName, dns.TypeA)
+		return nil
+	})
+}
+
+// BreakDS replaces the parent's DS for domain with one matching no key.
+func (l *Lab) BreakDS(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		parent := w.Zone(w.ParentOf(domain))
+		ds := parent.RRset(domain, dns.TypeDS)
+		if len(ds) == 0 {
+			return fmt.Errorf("dnslab: %s has no DS", domain)
+		}
+		bad := dns.Copy(ds[0]).(*dns.DS)
+		bad.KeyTag++
+		bad.Digest = "0000000000000000000000000000000000000000000000000000000000000000"
+		parent.Remove(domain, dns.TypeDS)
+		parent.AddRR(bad)
+		resignIfSigned(parent, w)
+		return nil
+	})
+}
+
+// ExpireRRSIG re-signs domain with signatures that expire after validFor.
+func (l *Lab) ExpireRRSIG(ctx context.Context, domain string, validFor time.Duration) error {
+	return l.Mutate(ctx, func(w *World) error {
+		z := w.Zone(domain)
+		if !z.Signed() {
+			return fmt.Errorf("dnslab: %s is not signed", domain)
+		}
+		z.Sign(w.Now.Add(-time.Hour), w.Now.Add(validFor))
+		return nil
+	})
+}
+
+// CorruptRRSIG re-signs domain with signatures that do not verify.
+func (l *Lab) CorruptRRSIG(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		z := w.Zone(domain)
+		z.corruptSigs = true
+		z.resign()
+		return nil
+	})
+}
+
+// Unsign strips domain's keys and signatures while its DS stays at the parent.
+func (l *Lab) Unsign(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		z := w.Zone(domain)
+		z.stripSignature = true
+		z.resign()
+		return nil
+	})
+}
+
+// ParentDisagree gives one parent server a delegation of domain to other
+// name servers than the rest of the parent servers hand out.
+func (l *Lab) ParentDisagree(ctx context.Context, domain, server string, ns ...string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		h := w.Host(server)
+		z := w.override(h, w.ParentOf(domain))
+		var recs []string
+		for _, n := range ns {
+			recs = append(recs, fmt.Sprintf("%s 172800 IN NS %s", dns.Fqdn(domain), dns.Fqdn(n)))
+		}
+		z.Replace(domain, dns.TypeNS, recs...)
+		resignIfSigned(z, w)
+		return nil
+	})
+}
+
+// ChangeRecord replaces name/type in domain on one server only (server "")
+// or on every server.
+func (l *Lab) ChangeRecord(ctx context.Context, domain, server, record string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		rr, err := dns.NewRR(record)
+		if err != nil {
+			return fmt.Errorf("dnslab: %w", err)
+		}
+		z := w.Zone(domain)
+		if server != "" {
+			z = w.override(w.Host(server), domain)
+		}
+		z.Replace(rr.Header().Name, rr.Header().Rrtype, record)
+		resignIfSigned(z, w)
+		return nil
+	})
+}
+
+// Poison makes the public resolver at index answer name/TYPE with record.
+func (l *Lab) Poison(ctx context.Context, resolver int, record string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		rr, err := dns.NewRR(record)
+		if err != nil {
+			return fmt.Errorf("dnslab: %w", err)
+		}
+		if resolver >= len(w.Resolvers) {
+			return fmt.Errorf("dnslab: no resolver %d", resolver)
+		}
+		a := w.Resolvers[resolver]
+		if w.Poison[a] == nil {
+			w.Poison[a] = map[string][]dns.RR{}
+		}
+		k := poisonKey(rr.Header().Name, rr.Header().Rrtype)
+		w.Poison[a][k] = append(w.Poison[a][k], rr)
+		return nil
+	})
+}
+
+// SetFault makes server misbehave on the network (timeouts, broken TCP,
+// garbage, wrong IDs, truncation, oversized answers).
+func (l *Lab) SetFault(ctx context.Context, server string, f Fault) error {
+	return l.Mutate(ctx, func(w *World) error {
+		h := w.Host(server)
+		if h == nil {
+			return fmt.Errorf("dnslab: no server %s", server)
+		}
+		h.Fault = f
+		return nil
+	})
+}
+
+func resignIfSigned(z *Zone, w *World) {
+	if z.Signed() {
+		z.Sign(z.sigInception, z.sigExpiration)
+	}
+}
+
+// watchFQDN turns a watch entry ("www", "@", "www.example.com.") into a name.
+func watchFQDN(name, domain string) string {
+	if name == "@" {
+		return dns.Fqdn(domain)
+	}
+	if dns.IsFqdn(name) {
+		return dns.CanonicalName(name)
+	}
+	return dns.CanonicalName(name + "." + dns.Fqdn(domain))
+}
+
+func appendOnce(list []string, s string) []string {
+	if contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func remove(list []string, s string) []string {
+	var out []string
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
+}

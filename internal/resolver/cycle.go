@@ -1,0 +1,381 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+)
+
+// Cycle is one monitoring cycle's view of the DNS: answers are cached for
+// the cycle's lifetime, so every question goes to a server at most once, and
+// zone cuts learned for one domain serve the next.
+type Cycle struct {
+	r       *Resolver
+	mu      sync.Mutex
+	answers map[cacheKey]*pending
+	cuts    map[string]*Delegation
+	addrs   map[string]*pendingAddrs
+}
+
+type cacheKey struct {
+	server netip.AddrPort
+	name   string
+	qtype  uint16
+	proto  Proto
+	do, rd bool
+}
+
+type pending struct {
+	done chan struct{}
+	resp *Response
+}
+
+type pendingAddrs struct {
+	done  chan struct{}
+	addrs []netip.Addr
+	err   error
+}
+
+// Delegation is a zone cut: a zone and the name servers it is delegated to,
+// with the addresses known from glue (others are looked up when needed).
+type Delegation struct {
+	Zone    string
+	Servers []NameServer
+}
+
+// NewCycle starts a cycle with an empty cache.
+func (r *Resolver) NewCycle() *Cycle {
+	c := &Cycle{
+		r:       r,
+		answers: map[cacheKey]*pending{},
+		cuts:    map[string]*Delegation{},
+		addrs:   map[string]*pendingAddrs{},
+	}
+	c.cuts["."] = &Delegation{Zone: ".", Servers: r.roots}
+	return c
+}
+
+// Resolver returns the resolver the cycle belongs to.
+func (c *Cycle) Resolver() *Resolver { return c.r }
+
+// Exchange asks server q, once per cycle: a repeated question gets the
+// first answer (or waits for it when it is still in flight).
+func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *Response {
+	if q.Proto == "" {
+		q.Proto = UDP
+	}
+	k := cacheKey{server: server, name: dns.CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
+	c.mu.Lock()
+	if p, ok := c.answers[k]; ok {
+		c.mu.Unlock()
+		select {
+		case <-p.done:
+			return p.resp
+		case <-ctx.Done():
+			return &Response{Proto: q.Proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
+		}
+	}
+	p := &pending{done: make(chan struct{})}
+	c.answers[k] = p
+	c.mu.Unlock()
+	p.resp = c.r.Exchange(ctx, server, q)
+	close(p.done)
+	return p.resp
+}
+
+// ServerAddrs returns ns's addresses: its glue, or a lookup of its name.
+func (c *Cycle) ServerAddrs(ctx context.Context, ns NameServer) ([]netip.Addr, error) {
+	if len(ns.Addrs) > 0 {
+		return ns.Addrs, nil
+	}
+	return c.LookupAddrs(ctx, ns.Name)
+}
+
+// depthKey bounds nested lookups (name server names without glue whose own
+// zones have name servers without glue…).
+type depthKey struct{}
+
+// chainKey carries the names whose address lookups are in progress.
+type chainKey struct{}
+
+func depth(ctx context.Context) int { d, _ := ctx.Value(depthKey{}).(int); return d }
+
+const maxDepth = 6
+
+// ErrNoAddress means a name has no A/AAAA record.
+var ErrNoAddress = errors.New("no address")
+
+// LookupAddrs resolves name's A (and AAAA when IPv6 is on) records
+// iteratively. Results are shared for the cycle.
+func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, error) {
+	name = dns.CanonicalName(name)
+	// A name server whose only path to an address runs through itself (no
+	// glue for an in-bailiwick name) would wait on its own lookup forever.
+	chain, _ := ctx.Value(chainKey{}).([]string)
+	for _, n := range chain {
+		if n == name {
+			return nil, fmt.Errorf("%s: %w (its lookup depends on itself: missing glue?)", strings.TrimSuffix(name, "."), ErrNoAddress)
+		}
+	}
+	ctx = context.WithValue(ctx, chainKey{}, append(append([]string(nil), chain...), name))
+	c.mu.Lock()
+	if p, ok := c.addrs[name]; ok {
+		c.mu.Unlock()
+		select {
+		case <-p.done:
+			return p.addrs, p.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	p := &pendingAddrs{done: make(chan struct{})}
+	c.addrs[name] = p
+	c.mu.Unlock()
+	defer close(p.done)
+
+	types := []uint16{dns.TypeA}
+	if c.r.cfg.IPv6 {
+		types = append(types, dns.TypeAAAA)
+	}
+	var firstErr error
+	for _, t := range types {
+		rrs, err := c.Lookup(ctx, name, t)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		for _, rr := range rrs {
+			switch v := rr.(type) {
+			case *dns.A:
+				if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+					p.addrs = append(p.addrs, a)
+				}
+			case *dns.AAAA:
+				if a, ok := netip.AddrFromSlice(v.AAAA); ok {
+					p.addrs = append(p.addrs, a)
+				}
+			}
+		}
+	}
+	sort.Slice(p.addrs, func(i, j int) bool { return p.addrs[i].Less(p.addrs[j]) })
+	if len(p.addrs) == 0 {
+		p.err = fmt.Errorf("%s: %w", strings.TrimSuffix(name, "."), ErrNoAddress)
+		if firstErr != nil {
+			p.err = fmt.Errorf("%s: %w (%v)", strings.TrimSuffix(name, "."), ErrNoAddress, firstErr)
+		}
+	}
+	return p.addrs, p.err
+}
+
+// Lookup resolves name/qtype iteratively from the closest known zone cut,
+// following CNAMEs, and returns the final answer records (CNAMEs included).
+// NXDOMAIN and NODATA are an empty answer and no error.
+func (c *Cycle) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
+	if depth(ctx) > maxDepth {
+		return nil, fmt.Errorf("resolving %s: too many nested lookups", name)
+	}
+	ctx = context.WithValue(ctx, depthKey{}, depth(ctx)+1)
+	var out []dns.RR
+	target := dns.CanonicalName(name)
+	for hop := 0; hop < 8; hop++ {
+		m, err := c.iterate(ctx, target, qtype)
+		if err != nil {
+			return out, err
+		}
+		// Walk the CNAME chain as far as this answer carries it.
+		cur := target
+		for {
+			cname := ""
+			for _, rr := range m.Answer {
+				if !strings.EqualFold(rr.Header().Name, cur) {
+					continue
+				}
+				out = append(out, rr)
+				if cn, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+					cname = dns.CanonicalName(cn.Target)
+				}
+			}
+			if cname == "" {
+				return out, nil
+			}
+			cur = cname
+			if !owns(m.Answer, cur) || len(out) > 16 {
+				break
+			}
+		}
+		target = cur
+	}
+	return out, fmt.Errorf("resolving %s: CNAME chain too long", name)
+}
+
+func owns(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if strings.EqualFold(rr.Header().Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// iterate follows referrals from the closest cached cut to an answer.
+func (c *Cycle) iterate(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	cut := c.closestCut(name, false)
+	for hop := 0; hop < 16; hop++ {
+		resp, err := c.AskZone(ctx, cut, Query{Name: name, Type: qtype, Proto: UDP, DO: true})
+		if err != nil {
+			return nil, err
+		}
+		ref := Referral(resp.Msg, cut.Zone, c.r.cfg.IPv6)
+		if ref == nil {
+			return resp.Msg, nil
+		}
+		if !dns.IsSubDomain(ref.Zone, name) {
+			return nil, fmt.Errorf("resolving %s: %s referred to unrelated zone %s", name, cut.Zone, ref.Zone)
+		}
+		c.storeCut(ref)
+		cut = ref
+	}
+	return nil, fmt.Errorf("resolving %s: too many referrals", name)
+}
+
+// FindParent returns the delegation of the zone that delegates domain: the
+// parent whose servers are asked for the domain's NS, glue and DS.
+func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, error) {
+	domain = dns.CanonicalName(domain)
+	cut := c.closestCut(domain, true)
+	for hop := 0; hop < 16; hop++ {
+		resp, err := c.AskZone(ctx, cut, Query{Name: domain, Type: dns.TypeNS, Proto: UDP, DO: true})
+		if err != nil {
+			return nil, err
+		}
+		ref := Referral(resp.Msg, cut.Zone, c.r.cfg.IPv6)
+		if ref == nil || ref.Zone == domain {
+			return cut, nil
+		}
+		if !dns.IsSubDomain(ref.Zone, domain) {
+			return nil, fmt.Errorf("finding the parent of %s: %s referred to unrelated zone %s", domain, cut.Zone, ref.Zone)
+		}
+		c.storeCut(ref)
+		cut = ref
+	}
+	return nil, fmt.Errorf("finding the parent of %s: too many referrals", domain)
+}
+
+// AskZone asks the zone's servers in turn until one gives a usable answer
+// (no error, NOERROR or NXDOMAIN).
+func (c *Cycle) AskZone(ctx context.Context, d *Delegation, q Query) (*Response, error) {
+	var last *Response
+	var lastErr error
+	for _, ns := range d.Servers {
+		addrs, err := c.ServerAddrs(ctx, ns)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, a := range addrs {
+			resp := c.Exchange(ctx, c.r.AddrPort(a), q)
+			last = resp
+			if resp.Err == nil && (resp.Msg.Rcode == dns.RcodeSuccess || resp.Msg.Rcode == dns.RcodeNameError) {
+				return resp, nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	switch {
+	case last != nil && last.Err != nil:
+		return nil, fmt.Errorf("no server of zone %s answered %s: %w", d.Zone, q, last.Err)
+	case last != nil:
+		return nil, fmt.Errorf("no server of zone %s answered %s: last said %s", d.Zone, q, dns.RcodeToString[last.Msg.Rcode])
+	case lastErr != nil:
+		return nil, fmt.Errorf("no server of zone %s is reachable: %w", d.Zone, lastErr)
+	}
+	return nil, fmt.Errorf("zone %s has no name servers", d.Zone)
+}
+
+// closestCut returns the deepest cached cut enclosing name (strictly above
+// it when strict is set).
+func (c *Cycle) closestCut(name string, strict bool) *Delegation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	labels := dns.SplitDomainName(name)
+	for i := range labels {
+		if strict && i == 0 {
+			continue
+		}
+		if d, ok := c.cuts[dns.Fqdn(strings.Join(labels[i:], "."))]; ok {
+			return d
+		}
+	}
+	return c.cuts["."]
+}
+
+func (c *Cycle) storeCut(d *Delegation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.cuts[d.Zone]; !ok {
+		c.cuts[d.Zone] = d
+	}
+}
+
+// Referral returns the delegation in m when m is a referral from zone to a
+// zone below it, nil otherwise. Glue outside zone's bailiwick is ignored.
+func Referral(m *dns.Msg, zone string, ipv6 bool) *Delegation {
+	if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess || len(m.Answer) > 0 {
+		return nil
+	}
+	var d *Delegation
+	for _, rr := range m.Ns {
+		ns, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		owner := dns.CanonicalName(ns.Hdr.Name)
+		if owner == dns.CanonicalName(zone) || !dns.IsSubDomain(zone, owner) {
+			return nil // upward or sideways referral: lame
+		}
+		if d == nil {
+			d = &Delegation{Zone: owner}
+		} else if d.Zone != owner {
+			continue
+		}
+		d.Servers = append(d.Servers, NameServer{Name: dns.CanonicalName(ns.Ns)})
+	}
+	if d == nil {
+		return nil
+	}
+	glue := Glue(m, zone, ipv6)
+	for i := range d.Servers {
+		d.Servers[i].Addrs = glue[d.Servers[i].Name]
+	}
+	return d
+}
+
+// Glue returns the A/AAAA records of m's additional section by owner, for
+// owners inside zone (the bailiwick rule).
+func Glue(m *dns.Msg, zone string, ipv6 bool) map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	for _, rr := range m.Extra {
+		owner := dns.CanonicalName(rr.Header().Name)
+		if !dns.IsSubDomain(zone, owner) {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+				out[owner] = append(out[owner], a)
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA); ok && ipv6 {
+				out[owner] = append(out[owner], a)
+			}
+		}
+	}
+	return out
+}

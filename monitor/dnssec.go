@@ -1,0 +1,251 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/internal/resolver"
+)
+
+// checkDNSSEC runs when the parent publishes DS: it matches DS to DNSKEY and
+// verifies the SOA and DNSKEY signatures at every authoritative server.
+// (The chain above the parent is the parent's business; nsguard watches the
+// link a registrar or DNS provider change can break.)
+func (c *domainCheck) checkDNSSEC(ctx context.Context) {
+	if len(c.obs.Parent.DS) == 0 {
+		return
+	}
+	var parentDS []*dns.DS
+	for _, s := range c.obs.Parent.DS {
+		if rr, err := dns.NewRR(c.name + " 3600 IN DS " + s); err == nil {
+			parentDS = append(parentDS, rr.(*dns.DS))
+		}
+	}
+	var targets []Server
+	for _, s := range c.obs.Servers {
+		if s.UDP.Status == ProbeOK {
+			targets = append(targets, s)
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	sec := &DNSSEC{}
+	results := make([]dnssecServer, len(targets))
+	var wg sync.WaitGroup
+	for i, s := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = c.dnssecAt(ctx, s)
+		}()
+	}
+	wg.Wait()
+
+	allKeys := map[string]*dns.DNSKEY{}
+	for _, r := range results {
+		for _, k := range r.keys {
+			allKeys[keyText(k)] = k
+		}
+	}
+	for t := range allKeys {
+		sec.DNSKEYs = append(sec.DNSKEYs, t)
+	}
+
+	var noKeys, invalid []finding.Evidence
+	var soonest time.Time
+	var soonestWho string
+	for _, r := range results {
+		sec.Servers = append(sec.Servers, r.obs)
+		who := r.obs.Name + " " + r.obs.Addr
+		if r.obs.Error != "" {
+			continue
+		}
+		if len(r.keys) == 0 {
+			noKeys = append(noKeys, finding.Evidence{Server: who, Query: c.d.Name + " DNSKEY", Answer: "no DNSKEY records"})
+			continue
+		}
+		for _, covers := range []string{"SOA", "DNSKEY"} {
+			best, problem := bestSignature(r.obs.Signatures, covers)
+			if best == nil {
+				invalid = append(invalid, finding.Evidence{Server: who, Query: c.d.Name + " " + covers + " RRSIG", Answer: problem})
+				continue
+			}
+			if soonest.IsZero() || best.Expiration.Before(soonest) {
+				soonest, soonestWho = best.Expiration, who+" "+covers
+			}
+		}
+	}
+	c.obs.DNSSEC = sec
+
+	if len(noKeys) == len(results) && len(noKeys) > 0 {
+		c.add(DNSSECUnsignedWithDS, "", fmt.Sprintf("%s has DS at the %s zone but its servers publish no DNSKEY: validating resolvers fail the whole domain",
+			c.d.Name, zoneName(c.obs.Parent.Zone)), append(noKeys, finding.Evidence{Query: c.d.Name + " DS (parent)", Answer: strings.Join(c.obs.Parent.DS, "; ")})...)
+		return
+	}
+	if len(allKeys) > 0 && !dsMatchesAnyKey(parentDS, allKeys) {
+		c.add(DSNoMatchingDNSKEY, "", fmt.Sprintf("no DS of %s at the %s zone matches a DNSKEY the zone publishes: validating resolvers fail the whole domain",
+			c.d.Name, zoneName(c.obs.Parent.Zone)),
+			finding.Evidence{Query: c.d.Name + " DS (parent)", Answer: strings.Join(c.obs.Parent.DS, "; ")},
+			finding.Evidence{Query: c.d.Name + " DNSKEY", Answer: strings.Join(sec.DNSKEYs, "; ")})
+	}
+	if len(invalid) > 0 {
+		c.add(RRSIGInvalid, "", fmt.Sprintf("%s has signatures that do not validate now (bad, expired or missing)", c.d.Name), invalid...)
+	}
+	if !soonest.IsZero() {
+		left := soonest.Sub(c.now)
+		h := c.m.cfg.Policy.RRSIGExpiry
+		ev := finding.Evidence{Server: soonestWho, Query: c.d.Name + " RRSIG", Answer: fmt.Sprintf("expires %s (in %s)", soonest.UTC().Format(time.RFC3339), roundDuration(left))}
+		switch {
+		case left < h.Critical.D():
+			c.addSev(RRSIGExpiring, finding.Critical, "", fmt.Sprintf("signatures of %s expire in %s: re-signing has stopped", c.d.Name, roundDuration(left)), ev)
+		case left < h.Warning.D():
+			c.addSev(RRSIGExpiring, finding.Warning, "", fmt.Sprintf("signatures of %s expire in %s: check the signer", c.d.Name, roundDuration(left)), ev)
+		}
+	}
+}
+
+type dnssecServer struct {
+	obs  DNSSECServer
+	keys []*dns.DNSKEY
+}
+
+// dnssecAt fetches one server's DNSKEY set and checks the SOA and DNSKEY
+// signatures against it. The SOA answer comes from the probe (cached).
+func (c *domainCheck) dnssecAt(ctx context.Context, s Server) dnssecServer {
+	out := dnssecServer{obs: DNSSECServer{Name: s.Name, Addr: s.Addr}}
+	a, err := netip.ParseAddr(s.Addr)
+	if err != nil {
+		out.obs.Error = err.Error()
+		return out
+	}
+	ap := c.m.res.AddrPort(a)
+	keyResp := c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeDNSKEY, Proto: resolver.UDP, DO: true})
+	soaResp := c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
+	if keyResp.Err != nil || soaResp.Err != nil {
+		out.obs.Error = responseText(keyResp) + "; " + responseText(soaResp)
+		return out
+	}
+	keySet, keySigs := splitSigs(keyResp.Msg.Answer, c.name, dns.TypeDNSKEY)
+	soaSet, soaSigs := splitSigs(soaResp.Msg.Answer, c.name, dns.TypeSOA)
+	for _, rr := range keySet {
+		k := rr.(*dns.DNSKEY)
+		out.keys = append(out.keys, k)
+		out.obs.DNSKEYs = append(out.obs.DNSKEYs, keyText(k))
+	}
+	for _, set := range []struct {
+		covers string
+		rrs    []dns.RR
+		sigs   []*dns.RRSIG
+	}{{"SOA", soaSet, soaSigs}, {"DNSKEY", keySet, keySigs}} {
+		if len(set.sigs) == 0 {
+			out.obs.Signatures = append(out.obs.Signatures, Signature{Covers: set.covers, Error: "no RRSIG"})
+		}
+		for _, sig := range set.sigs {
+			out.obs.Signatures = append(out.obs.Signatures, c.verify(sig, set.covers, set.rrs, out.keys))
+		}
+	}
+	return out
+}
+
+func (c *domainCheck) verify(sig *dns.RRSIG, covers string, rrs []dns.RR, keys []*dns.DNSKEY) Signature {
+	s := Signature{Covers: covers, KeyTag: sig.KeyTag, Expiration: time.Unix(int64(sig.Expiration), 0).UTC()}
+	var key *dns.DNSKEY
+	for _, k := range keys {
+		if k.KeyTag() == sig.KeyTag && k.Algorithm == sig.Algorithm {
+			key = k
+			break
+		}
+	}
+	switch {
+	case key == nil:
+		s.Error = fmt.Sprintf("signed by key %d, which the zone does not publish", sig.KeyTag)
+	case len(rrs) == 0:
+		s.Error = "nothing to verify"
+	case sig.Verify(key, rrs) != nil:
+		s.Error = fmt.Sprintf("signature by key %d does not verify", sig.KeyTag)
+	case !sig.ValidityPeriod(c.now):
+		s.Error = fmt.Sprintf("outside its validity period %s – %s",
+			time.Unix(int64(sig.Inception), 0).UTC().Format(time.RFC3339), s.Expiration.Format(time.RFC3339))
+	default:
+		s.Valid = true
+	}
+	return s
+}
+
+// bestSignature returns the valid signature over covers that lasts longest
+// (a resolver uses any valid one), or why there is none.
+func bestSignature(sigs []Signature, covers string) (*Signature, string) {
+	var best *Signature
+	var problems []string
+	for i := range sigs {
+		s := &sigs[i]
+		if s.Covers != covers {
+			continue
+		}
+		if !s.Valid {
+			problems = append(problems, s.Error)
+			continue
+		}
+		if best == nil || s.Expiration.After(best.Expiration) {
+			best = s
+		}
+	}
+	if best == nil && len(problems) == 0 {
+		problems = append(problems, "no RRSIG")
+	}
+	return best, strings.Join(problems, "; ")
+}
+
+func splitSigs(rrs []dns.RR, owner string, t uint16) ([]dns.RR, []*dns.RRSIG) {
+	var set []dns.RR
+	var sigs []*dns.RRSIG
+	for _, rr := range rrs {
+		if dns.CanonicalName(rr.Header().Name) != owner {
+			continue
+		}
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == t {
+			sigs = append(sigs, sig)
+		} else if rr.Header().Rrtype == t {
+			set = append(set, rr)
+		}
+	}
+	return set, sigs
+}
+
+func dsMatchesAnyKey(ds []*dns.DS, keys map[string]*dns.DNSKEY) bool {
+	for _, d := range ds {
+		for _, k := range keys {
+			if k.KeyTag() != d.KeyTag || k.Algorithm != d.Algorithm {
+				continue
+			}
+			if got := k.ToDS(d.DigestType); got != nil && strings.EqualFold(got.Digest, d.Digest) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func keyText(k *dns.DNSKEY) string {
+	return fmt.Sprintf("%d %d %d", k.KeyTag(), k.Flags, k.Algorithm)
+}
+
+func roundDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "the past"
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd", int(d.Hours()/24))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return d.Round(time.Second).String()
+}

@@ -1,0 +1,215 @@
+// Package monitor inspects each critical domain's delegation and name
+// servers the way Zonemaster does — every parent server, every name server
+// address over UDP and TCP, DNSSEC, watched records and the public resolvers'
+// view — and turns what it saw into an Observation and Findings.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/internal/resolver"
+)
+
+// Monitor checks domains; one Monitor serves many cycles.
+type Monitor struct {
+	cfg *config.Config
+	res *resolver.Resolver
+	log *slog.Logger
+	now func() time.Time
+}
+
+// Options tune a Monitor.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// New builds a monitor from the config's resolver section and policy.
+func New(cfg *config.Config, opts Options) (*Monitor, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	res, err := resolver.New(cfg.Resolver, opts.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	return &Monitor{cfg: cfg, res: res, log: opts.Logger.With("component", "monitor"), now: opts.Now}, nil
+}
+
+// Resolver returns the monitor's resolver (query counts, shared use).
+func (m *Monitor) Resolver() *resolver.Resolver { return m.res }
+
+// Close releases idle connections.
+func (m *Monitor) Close() { m.res.Close() }
+
+// Result is one domain's outcome of a cycle.
+type Result struct {
+	Domain      string
+	Observation *Observation
+	Findings    []finding.Finding
+	// Err is set when the domain could not be checked at all (the parent
+	// zone's servers were unreachable, the context ended).
+	Err error
+}
+
+// CycleOptions carry per-cycle inputs.
+type CycleOptions struct {
+	// TrustedNS returns the name servers whose answers are the truth for
+	// the resolver view (the approved baseline's); nil or empty falls back
+	// to the declared nameservers, then to the delegation.
+	TrustedNS func(domain string) []string
+	// Progress is called after each domain (for progress bars).
+	Progress func(done, total int)
+}
+
+// Check runs one cycle over domains, at most resolver.max_concurrent_domains
+// at a time, sharing one cache. Results come back in the order given.
+func (m *Monitor) Check(ctx context.Context, domains []config.Domain, opts CycleOptions) []Result {
+	cycle := m.res.NewCycle()
+	results := make([]Result, len(domains))
+	sem := make(chan struct{}, max(1, m.cfg.Resolver.MaxConcurrentDomains))
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for i, d := range domains {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = m.checkDomain(ctx, cycle, d, opts)
+			if opts.Progress != nil {
+				opts.Progress(int(done.Add(1)), len(domains))
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// domainCheck is the working state of one domain's check.
+type domainCheck struct {
+	m       *Monitor
+	cycle   *resolver.Cycle
+	d       config.Domain
+	name    string // FQDN
+	obs     *Observation
+	out     []finding.Finding
+	trusted []string
+	now     time.Time
+}
+
+func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d config.Domain, opts CycleOptions) (res Result) {
+	start := time.Now()
+	var queries atomic.Int64
+	ctx = resolver.WithCounter(ctx, &queries)
+	c := &domainCheck{
+		m: m, cycle: cycle, d: d, name: dns.Fqdn(d.Name), now: m.now(),
+		obs: &Observation{Domain: d.Name},
+	}
+	c.obs.CheckedAt = c.now.UTC().Truncate(time.Second)
+	if opts.TrustedNS != nil {
+		c.trusted = opts.TrustedNS(d.Name)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			// A bug in a check must not take the daemon down with it.
+			res = Result{Domain: d.Name, Err: fmt.Errorf("internal error checking %s: %v", d.Name, r)}
+			m.log.Error("check panicked", "domain", d.Name, "err", r)
+		}
+	}()
+	res.Domain = d.Name
+	if err := c.run(ctx); err != nil {
+		res.Err = err
+	}
+	c.obs.Queries = int(queries.Load())
+	c.obs.DurationMS = ms(time.Since(start))
+	c.obs.normalize()
+	for i := range c.out {
+		c.out[i].Domain = d.Name
+	}
+	finding.Sort(c.out)
+	res.Observation, res.Findings = c.obs, c.out
+	return res
+}
+
+func (c *domainCheck) run(ctx context.Context) error {
+	parent, err := c.cycle.FindParent(ctx, c.name)
+	if err != nil {
+		return fmt.Errorf("finding the parent zone of %s: %w", c.d.Name, err)
+	}
+	if err := c.checkParent(ctx, parent); err != nil {
+		return err
+	}
+	if len(c.obs.Parent.NS) == 0 {
+		// Nothing delegated: the child side has no servers to ask.
+		return nil
+	}
+	c.checkNameServers(ctx)
+	c.checkDNSSEC(ctx)
+	c.checkRecords(ctx)
+	c.checkResolverView(ctx)
+	return ctx.Err()
+}
+
+// add records a finding with the catalogue's default severity.
+func (c *domainCheck) add(id, subject, msg string, ev ...finding.Evidence) {
+	c.addSev(id, defaultSeverity(id), subject, msg, ev...)
+}
+
+func (c *domainCheck) addSev(id string, sev finding.Severity, subject, msg string, ev ...finding.Evidence) {
+	c.out = append(c.out, finding.Finding{ID: id, Severity: sev, Subject: subject, Message: msg, Evidence: ev})
+}
+
+func defaultSeverity(id string) finding.Severity {
+	if chk, ok := finding.Lookup(id); ok {
+		return chk.Default
+	}
+	return finding.Warning
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// rdata renders a record's data without its header, lower-casing names so
+// that case differences never count as changes.
+func rdata(rr dns.RR) string {
+	s := strings.TrimPrefix(rr.String(), rr.Header().String())
+	switch rr.(type) {
+	case *dns.NS, *dns.CNAME, *dns.MX, *dns.PTR, *dns.SRV, *dns.DNAME:
+		s = strings.ToLower(s)
+	}
+	return strings.TrimSpace(s)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// probeError renders a resolver error briefly for evidence lines.
+func probeError(err error) string {
+	switch {
+	case errors.Is(err, resolver.ErrTimeout):
+		return "timed out"
+	case errors.Is(err, resolver.ErrMalformed):
+		return "malformed answer: " + err.Error()
+	case errors.Is(err, resolver.ErrMismatch):
+		return "answer does not match the query: " + err.Error()
+	}
+	return errText(err)
+}
