@@ -60,6 +60,24 @@ var scenarios = []scenario{
 	{"TCP broken", func(ctx context.Context, l *dnslab.Lab) error {
 		return l.SetFault(ctx, "ns1.provider-b.org", dnslab.FaultTCPBroken)
 	}, "shop-example.com", []string{"NS_UNREACHABLE"}, finding.Warning},
+	{"garbage answers", func(ctx context.Context, l *dnslab.Lab) error {
+		return l.SetFault(ctx, "ns2.provider-b.org", dnslab.FaultGarbage)
+	}, "shop-example.cn", []string{"NS_UNREACHABLE"}, finding.Warning},
+	{"mismatched IDs", func(ctx context.Context, l *dnslab.Lab) error {
+		return l.SetFault(ctx, "ns2.provider-b.org", dnslab.FaultWrongID)
+	}, "shop-example.cn", []string{"NS_UNREACHABLE"}, finding.Warning},
+	{"truncated answers", func(ctx context.Context, l *dnslab.Lab) error {
+		return l.SetFault(ctx, "ns2.provider-b.org", dnslab.FaultTruncated)
+	}, "shop-example.cn", []string{"NS_UNREACHABLE"}, finding.Warning},
+	{"oversized answers", func(ctx context.Context, l *dnslab.Lab) error {
+		return l.SetFault(ctx, "ns2.provider-b.org", dnslab.FaultOversized)
+	}, "shop-example.cn", []string{"NS_LAME", "NS_UNREACHABLE"}, finding.Warning},
+	{"every server times out", func(ctx context.Context, l *dnslab.Lab) error {
+		if err := l.SetFault(ctx, "ns1.provider-a.net", dnslab.FaultTimeout); err != nil {
+			return err
+		}
+		return l.SetFault(ctx, "ns2.provider-b.org", dnslab.FaultTimeout)
+	}, "shop-example.cn", []string{"NS_UNREACHABLE"}, finding.Critical},
 	{"parent servers disagree", func(ctx context.Context, l *dnslab.Lab) error {
 		return l.ParentDisagree(ctx, "shop-example.com", "b.gtld-servers.net", "ns1.provider-a.net", "ns2.provider-b.org")
 	}, "shop-example.com", []string{"NS_NOT_AS_DECLARED", "PARENT_CHILD_NS_MISMATCH", "PARENT_SERVERS_DISAGREE"}, finding.Critical},

@@ -181,6 +181,10 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 	if len(truth) == 0 {
 		return
 	}
+	// One finding per domain: a poisoned resolver usually serves several
+	// forged names at once, and the on-call needs one page, not one per name.
+	var ev []finding.Evidence
+	var diverging []string
 	for _, it := range items {
 		for _, t := range it.Types {
 			expected := map[string]bool{}
@@ -198,7 +202,8 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 				continue
 			}
 			want := keys(expected)
-			var ev []finding.Evidence
+			q := strings.TrimSuffix(it.Name, ".") + " " + dns.TypeToString[t]
+			before := len(ev)
 			for _, rs := range resolvers {
 				ap, err := config.ParseServer(rs, int(c.m.res.Port()))
 				if err != nil {
@@ -207,21 +212,30 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 				v := c.resolverView(ctx, ap, it.Name, t, want)
 				c.obs.Resolvers = append(c.obs.Resolvers, v)
 				if v.Error == "" && !sameSet(v.Data, want) {
-					got := strings.Join(v.Data, ", ")
+					got := dataText(v.Data)
 					if v.Rcode != "NOERROR" {
 						got = v.Rcode
 					}
-					ev = append(ev, finding.Evidence{Server: "resolver " + ap.String(), Query: strings.TrimSuffix(it.Name, ".") + " " + dns.TypeToString[t], Answer: got})
+					ev = append(ev, finding.Evidence{Server: "resolver " + ap.String(), Query: q, Answer: got})
 				}
 			}
-			if len(ev) > 0 {
-				ev = append(ev, finding.Evidence{Server: "trusted name servers", Query: strings.TrimSuffix(it.Name, ".") + " " + dns.TypeToString[t], Answer: strings.Join(want, ", ")})
-				c.add(ResolverAnswerDiverges, strings.TrimSuffix(it.Name, ".")+"/"+dns.TypeToString[t],
-					fmt.Sprintf("%d public resolver(s) answer %s %s differently from %s's trusted name servers: cache poisoning or a hijack seen from some networks",
-						len(ev)-1, strings.TrimSuffix(it.Name, "."), dns.TypeToString[t], c.d.Name), ev...)
+			if len(ev) > before {
+				diverging = append(diverging, q)
+				ev = append(ev, finding.Evidence{Server: "trusted name servers", Query: q, Answer: dataText(want)})
 			}
 		}
 	}
+	if len(ev) > 0 {
+		c.add(ResolverAnswerDiverges, "", fmt.Sprintf("public resolvers answer %s differently from %s's trusted name servers: cache poisoning, or a hijack seen from some networks",
+			strings.Join(diverging, ", "), c.d.Name), ev...)
+	}
+}
+
+func dataText(d []string) string {
+	if len(d) == 0 {
+		return "no records"
+	}
+	return strings.Join(d, ", ")
 }
 
 func (c *domainCheck) resolverView(ctx context.Context, ap netip.AddrPort, name string, t uint16, want []string) ResolverView {

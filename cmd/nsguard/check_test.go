@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nsguard/nsguard/internal/labenv"
+	"github.com/nsguard/nsguard/internal/reglab"
+)
+
+// startEnv starts the DNS and registration labs and writes a config for them.
+func startEnv(t *testing.T, extra string) (*labenv.Env, string) {
+	t.Helper()
+	env, err := labenv.Start(context.Background(), labenv.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("starting labs: %v", err)
+	}
+	t.Cleanup(func() { env.Close() })
+	path, err := env.WriteConfig(extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, path
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+type checkJSON struct {
+	Domains []struct {
+		Domain   string `json:"domain"`
+		Status   string `json:"status"`
+		Findings []struct {
+			ID       string `json:"id"`
+			Severity string `json:"severity"`
+			Subject  string `json:"subject"`
+			Evidence []struct {
+				Server, Query, Answer string
+			} `json:"evidence"`
+		} `json:"findings"`
+		Registration struct {
+			Source string    `json:"source"`
+			Expiry time.Time `json:"expiry"`
+		} `json:"registration"`
+		DNS struct {
+			Queries int `json:"queries"`
+		} `json:"dns"`
+	} `json:"domains"`
+	Summary struct {
+		Total, Critical, Warning, OK, Errors int
+	} `json:"summary"`
+}
+
+func decodeCheck(t *testing.T, s string) checkJSON {
+	t.Helper()
+	var out checkJSON
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		t.Fatalf("check -o json is not JSON: %v\n%s", err, s)
+	}
+	return out
+}
+
+func TestCheckHealthyLabExitsZero(t *testing.T) {
+	_, cfg := startEnv(t, "")
+	code, out, stderr := runCLI(t, "check", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "5 domains: 0 critical, 0 warning, 5 ok") {
+		t.Errorf("summary missing:\n%s", out)
+	}
+}
+
+func TestCheckCatchesHijack(t *testing.T) {
+	env, cfg := startEnv(t, "")
+	if err := env.DNS.Hijack(context.Background(), "shop-example.com"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "check", "--config", cfg, "-o", "json")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (critical)\n%s", code, stderr)
+	}
+	rep := decodeCheck(t, out)
+	found := false
+	for _, d := range rep.Domains {
+		if d.Domain != "shop-example.com" {
+			if d.Status != "ok" {
+				t.Errorf("%s is %s, want ok", d.Domain, d.Status)
+			}
+			continue
+		}
+		if d.Status != "critical" {
+			t.Errorf("shop-example.com status %s, want critical", d.Status)
+		}
+		for _, f := range d.Findings {
+			if f.ID != "NS_NOT_AS_DECLARED" {
+				continue
+			}
+			found = true
+			if f.Severity != "critical" {
+				t.Errorf("NS_NOT_AS_DECLARED is %s", f.Severity)
+			}
+			servers := 0
+			for _, e := range f.Evidence {
+				if strings.Contains(e.Server, "gtld-servers.net") && strings.Contains(e.Answer, "attacker.net") {
+					servers++
+				}
+			}
+			if servers != 2 {
+				t.Errorf("want both .com parent servers' answers as evidence, got %+v", f.Evidence)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no NS_NOT_AS_DECLARED for the hijacked domain:\n%s", out)
+	}
+	// The table for people says the same.
+	code, table, _ := runCLI(t, "check", "--config", cfg, "shop-example.com")
+	if code != 2 || !strings.Contains(table, "CRITICAL NS_NOT_AS_DECLARED") {
+		t.Errorf("table (exit %d):\n%s", code, table)
+	}
+}
+
+// The registration issue's acceptance test: a tier-0 domain transferred to
+// an unapproved registrar, with serverTransferProhibited removed and 20 days
+// left, is critical three times over and check exits 2.
+func TestCheckRegistrationPolicy(t *testing.T) {
+	env, cfg := startEnv(t, "")
+	err := env.Reg.Update("shop-example.com", func(d *reglab.Domain) {
+		d.Registrar, d.IANAID = "Evil Registrar Ltd", "9999"
+		var keep []string
+		for _, s := range d.Statuses {
+			if s != "serverTransferProhibited" {
+				keep = append(keep, s)
+			}
+		}
+		d.Statuses = keep
+		d.Expiry = time.Now().AddDate(0, 0, 20)
+		d.RegistrarExpiry = time.Time{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "check", "--config", cfg, "--only", "registration", "-o", "json")
+	if code != 2 {
+		t.Fatalf("exit %d, want 2\n%s\n%s", code, out, stderr)
+	}
+	rep := decodeCheck(t, out)
+	got := map[string]string{}
+	for _, d := range rep.Domains {
+		if d.Domain == "shop-example.com" {
+			for _, f := range d.Findings {
+				got[f.ID+"/"+f.Subject] = f.Severity
+			}
+			if d.DNS.Queries != 0 {
+				t.Errorf("--only registration sent %d DNS queries", d.DNS.Queries)
+			}
+		} else if len(d.Findings) > 0 {
+			t.Errorf("%s: unexpected findings %+v", d.Domain, d.Findings)
+		}
+	}
+	for _, want := range []string{"REGISTRAR_NOT_APPROVED/", "LOCK_MISSING/serverTransferProhibited", "EXPIRY_SOON/"} {
+		if got[want] != "critical" {
+			t.Errorf("%s: severity %q, want critical (all: %v)", want, got[want], got)
+		}
+	}
+}
+
+func TestCheckReadsCNOverWhois(t *testing.T) {
+	env, cfg := startEnv(t, "")
+	want, _ := env.Reg.Domain("shop-example.cn")
+	code, out, stderr := runCLI(t, "check", "--config", cfg, "shop-example.cn", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	rep := decodeCheck(t, out)
+	r := rep.Domains[0].Registration
+	if r.Source != "whois" {
+		t.Errorf(".cn source %q, want whois", r.Source)
+	}
+	if !r.Expiry.Equal(want.Expiry) {
+		t.Errorf(".cn expiry %s, want %s", r.Expiry, want.Expiry)
+	}
+}
+
+func TestCheckOnlyDNS(t *testing.T) {
+	env, cfg := startEnv(t, "")
+	code, out, _ := runCLI(t, "check", "--config", cfg, "--only", "dns", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if n := len(env.Reg.Requests()); n != 0 {
+		t.Errorf("--only dns asked registration servers %d times", n)
+	}
+	for _, d := range decodeCheck(t, out).Domains {
+		if d.Registration.Source != "" {
+			t.Errorf("%s has registration data with --only dns", d.Domain)
+		}
+	}
+}
+
+func TestCheckBadInputExitsThree(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("domains:\n  - name: shop-example.com\n    tier: 9\n    wtach: [www]\n"), 0o644)
+	for _, args := range [][]string{
+		{"check", "--config", bad},
+		{"check", "--config", filepath.Join(dir, "missing.yaml")},
+		{"check", "--config", bad, "-o", "xml"},
+		{"config", "check", bad},
+	} {
+		code, _, stderr := runCLI(t, args...)
+		if code != 3 {
+			t.Errorf("%v: exit %d, want 3 (%s)", args, code, stderr)
+		}
+	}
+	_, _, stderr := runCLI(t, "config", "check", bad)
+	if !strings.Contains(stderr, bad+":4: domains[0].wtach: unknown field") {
+		t.Errorf("error does not name file, line and field:\n%s", stderr)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, out, stderr := runCLI(t, "demo")
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"healthy lab", "attacker", "Caught: shop-example.com is CRITICAL with NS_NOT_AS_DECLARED"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
