@@ -115,7 +115,7 @@ type domainCheck struct {
 func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d config.Domain, opts CycleOptions) (res Result) {
 	start := time.Now()
 	var queries atomic.Int64
-	ctx = resolver.WithCounter(ctx, &queries)
+	ctx = resolver.WithScope(resolver.WithCounter(ctx, &queries), d.Name)
 	c := &domainCheck{
 		m: m, cycle: cycle, d: d, name: dns.Fqdn(d.Name), now: m.now(),
 		obs: &Observation{Domain: d.Name},

@@ -100,41 +100,62 @@ func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[s
 	return out
 }
 
-// probe asks one address for the zone's SOA and NS over UDP and its SOA over TCP.
+// probe asks one address two questions: the zone's SOA over UDP (AA bit,
+// serial, signatures) and its NS set over TCP (TCP reachability, the NS
+// RRset). Two queries per address keep a domain with two single-address
+// name servers at four child-side queries.
 func (c *domainCheck) probe(ctx context.Context, name string, a netip.Addr) Server {
 	ap := c.m.res.AddrPort(a)
 	s := Server{Name: name, Addr: a.String()}
 	var wg sync.WaitGroup
-	var soaU, nsU, soaT *resolver.Response
-	wg.Add(3)
+	var soaU, nsT *resolver.Response
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		soaU = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
 	}()
 	go func() {
 		defer wg.Done()
-		nsU = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.UDP, DO: true})
-	}()
-	go func() {
-		defer wg.Done()
-		soaT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.TCP, DO: true})
+		nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
 	}()
 	wg.Wait()
 	s.UDP = c.soaProbe(soaU)
-	s.TCP = c.soaProbe(soaT)
-	if s.UDP.Status == ProbeOK {
-		if nsU.Err == nil && nsU.Msg.Authoritative && nsU.Msg.Rcode == dns.RcodeSuccess {
-			for _, rr := range nsU.Msg.Answer {
-				if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == c.name {
-					s.UDP.NS = append(s.UDP.NS, dns.CanonicalName(ns.Ns))
-				}
-			}
-			sort.Strings(s.UDP.NS)
-		} else {
-			s.UDP.Detail = "NS query failed: " + responseText(nsU)
+	s.TCP = c.nsProbe(nsT)
+	return s
+}
+
+// nsProbe classifies a server's answer to the apex NS question.
+func (c *domainCheck) nsProbe(r *resolver.Response) Probe {
+	p := Probe{RTTMS: ms(r.RTT)}
+	if r.Err != nil {
+		p.Status, p.Detail = ProbeUnreachable, probeError(r.Err)
+		return p
+	}
+	m := r.Msg
+	p.AA, p.Rcode = m.Authoritative, dns.RcodeToString[m.Rcode]
+	switch {
+	case m.Rcode != dns.RcodeSuccess:
+		p.Status, p.Detail = ProbeLame, "answered "+dns.RcodeToString[m.Rcode]+" for the zone apex"
+		return p
+	case !m.Authoritative:
+		p.Status, p.Detail = ProbeLame, "not authoritative"
+		if isUpwardReferral(m, c.name) {
+			p.Detail = "upward referral"
+		}
+		return p
+	}
+	for _, rr := range m.Answer {
+		if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == c.name {
+			p.NS = append(p.NS, dns.CanonicalName(ns.Ns))
 		}
 	}
-	return s
+	if len(p.NS) == 0 {
+		p.Status, p.Detail = ProbeLame, "authoritative answer without the zone's NS set"
+		return p
+	}
+	sort.Strings(p.NS)
+	p.Status = ProbeOK
+	return p
 }
 
 // soaProbe classifies a server's answer to the apex SOA question.
@@ -185,7 +206,7 @@ func isUpwardReferral(m *dns.Msg, zone string) bool {
 func (c *domainCheck) childNS(servers []Server) []string {
 	var out []string
 	for _, s := range servers {
-		out = union(out, s.UDP.NS)
+		out = union(out, s.TCP.NS)
 	}
 	return out
 }
@@ -211,7 +232,11 @@ func (c *domainCheck) reachability(servers []Server) {
 			proto string
 			p     Probe
 		}{{"udp", s.UDP}, {"tcp", s.TCP}} {
-			ev := finding.Evidence{Server: s.Name + " " + s.Addr, Query: c.d.Name + " SOA (" + pr.proto + ")", Answer: pr.p.Detail}
+			q := c.d.Name + " SOA (udp)"
+			if pr.proto == "tcp" {
+				q = c.d.Name + " NS (tcp)"
+			}
+			ev := finding.Evidence{Server: s.Name + " " + s.Addr, Query: q, Answer: pr.p.Detail}
 			switch pr.p.Status {
 			case ProbeUnreachable:
 				unreachable = append(unreachable, ev)
@@ -252,14 +277,12 @@ func (c *domainCheck) consistency(servers []Server, childNS []string) {
 	serials := map[uint32][]string{}
 	for _, s := range servers {
 		who := s.Name + " " + s.Addr
-		if s.UDP.Status == ProbeOK && len(s.UDP.NS) > 0 {
-			k := strings.Join(s.UDP.NS, ", ")
+		if s.TCP.Status == ProbeOK {
+			k := strings.Join(s.TCP.NS, ", ")
 			sets[k] = append(sets[k], who)
 		}
-		for _, p := range []Probe{s.UDP, s.TCP} {
-			if p.Status == ProbeOK {
-				serials[p.Serial] = appendOnce(serials[p.Serial], who)
-			}
+		if s.UDP.Status == ProbeOK {
+			serials[s.UDP.Serial] = appendOnce(serials[s.UDP.Serial], who)
 		}
 	}
 	if len(sets) > 1 {

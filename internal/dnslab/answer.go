@@ -44,27 +44,31 @@ func (w *World) Answer(h *Host, r *dns.Msg) *dns.Msg {
 // question at a zone apex goes to the parent zone when the host serves it.
 func (w *World) bestZone(h *Host, q dns.Question) string {
 	qname := dns.CanonicalName(q.Name)
-	best := ""
-	for _, origin := range h.Zones {
-		if w.zoneFor(h, origin) == nil || !dns.IsSubDomain(origin, qname) {
+	for off, end := 0, false; !end; off, end = dns.NextLabel(qname, off) {
+		origin := qname[off:]
+		if !h.served[origin] || w.zoneFor(h, origin) == nil {
 			continue
 		}
-		if q.Qtype == dns.TypeDS && origin == qname && qname != "." {
+		if q.Qtype == dns.TypeDS && origin == qname && qname != "." && w.parentServed(h, qname) {
 			continue
 		}
-		if best == "" || dns.CountLabel(origin) > dns.CountLabel(best) {
-			best = origin
+		return origin
+	}
+	if h.served["."] && w.zoneFor(h, ".") != nil {
+		return "."
+	}
+	return ""
+}
+
+// parentServed reports whether h serves a zone above name.
+func (w *World) parentServed(h *Host, name string) bool {
+	off, end := dns.NextLabel(name, 0)
+	for ; !end; off, end = dns.NextLabel(name, off) {
+		if h.served[name[off:]] {
+			return true
 		}
 	}
-	if best == "" && q.Qtype == dns.TypeDS {
-		// DS asked of the child only: answer from the child, as BIND does.
-		for _, origin := range h.Zones {
-			if origin == qname {
-				return origin
-			}
-		}
-	}
-	return best
+	return h.served["."]
 }
 
 // update handles RFC 2136 UPDATE messages; the lab refuses them unless a

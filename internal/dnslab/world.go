@@ -41,6 +41,20 @@ type Host struct {
 	// changed record on one server), taking precedence over World.Zones.
 	Override map[string]*Zone
 	Fault    Fault
+
+	// served indexes Zones; reindex rebuilds it after every mutation, so
+	// a server holding ten thousand zones answers without scanning them.
+	served map[string]bool
+}
+
+// reindex rebuilds every host's zone index (under the lab's write lock).
+func (w *World) reindex() {
+	for _, h := range w.Hosts {
+		h.served = make(map[string]bool, len(h.Zones))
+		for _, z := range h.Zones {
+			h.served[z] = true
+		}
+	}
 }
 
 // World is the lab's simulated Internet: every host and every zone.
@@ -150,6 +164,7 @@ func (w *World) Clone() *World {
 	}
 	c.Domains = append([]LabDomain(nil), w.Domains...)
 	c.Resolvers = append([]netip.Addr(nil), w.Resolvers...)
+	c.reindex()
 	c.Poison = map[netip.Addr]map[string][]dns.RR{}
 	for a, m := range w.Poison {
 		c.Poison[a] = map[string][]dns.RR{}

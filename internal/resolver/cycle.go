@@ -49,6 +49,23 @@ type Delegation struct {
 	Servers []NameServer
 }
 
+// scope is a cache for the questions about one domain: they are asked by
+// that domain's check alone, so they are dropped with it instead of
+// growing the cycle's cache by every answer of every domain.
+type scope struct {
+	zone    string
+	mu      sync.Mutex
+	answers map[cacheKey]*pending
+}
+
+type scopeKey struct{}
+
+// WithScope caches questions about names under zone in a cache that lives
+// as long as the returned context is used, not the whole cycle.
+func WithScope(ctx context.Context, zone string) context.Context {
+	return context.WithValue(ctx, scopeKey{}, &scope{zone: dns.CanonicalName(zone), answers: map[cacheKey]*pending{}})
+}
+
 // NewCycle starts a cycle with an empty cache.
 func (r *Resolver) NewCycle() *Cycle {
 	c := &Cycle{
@@ -71,9 +88,13 @@ func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *R
 		q.Proto = UDP
 	}
 	k := cacheKey{server: server, name: dns.CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
-	c.mu.Lock()
-	if p, ok := c.answers[k]; ok {
-		c.mu.Unlock()
+	mu, answers := &c.mu, c.answers
+	if s, ok := ctx.Value(scopeKey{}).(*scope); ok && dns.IsSubDomain(s.zone, k.name) {
+		mu, answers = &s.mu, s.answers
+	}
+	mu.Lock()
+	if p, ok := answers[k]; ok {
+		mu.Unlock()
 		select {
 		case <-p.done:
 			return p.resp
@@ -82,8 +103,8 @@ func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *R
 		}
 	}
 	p := &pending{done: make(chan struct{})}
-	c.answers[k] = p
-	c.mu.Unlock()
+	answers[k] = p
+	mu.Unlock()
 	p.resp = c.r.Exchange(ctx, server, q)
 	close(p.done)
 	return p.resp
