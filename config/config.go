@@ -245,6 +245,13 @@ func (d Duration) String() string {
 // MarshalText renders the duration the way it is written in config.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// UnmarshalText reads the config spelling back ("90d", "5m").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	*d = v
+	return err
+}
+
 // ParseDuration parses Go durations plus a whole-number "d" or "w" suffix.
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)

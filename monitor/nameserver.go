@@ -358,6 +358,7 @@ func (c *domainCheck) prefixDiversity(servers []Server) {
 		prefixes[p.String()] = true
 		addrs = append(addrs, s.Name+" "+s.Addr)
 	}
+	sort.Strings(addrs)
 	if len(prefixes) == 1 && len(addrs) > 1 {
 		c.add(NSSamePrefix, "", fmt.Sprintf("every name server address of %s is in %s: one routing incident takes them all", c.d.Name, keys(prefixes)[0]),
 			finding.Evidence{Query: c.d.Name + " name server addresses", Answer: strings.Join(addrs, ", ")})
