@@ -132,6 +132,10 @@ func (c *domainCheck) parentAnswer(name string, addr netip.Addr, zone string, re
 				s.DS = append(s.DS, dsString(ds))
 			}
 		}
+		// Servers shuffle RRsets (BIND does): compare sets, not orders.
+		sort.Strings(s.NS)
+		sort.Strings(s.DS)
+		sortGlue(s.Glue)
 		return s
 	}
 	if m.Authoritative {
@@ -141,6 +145,7 @@ func (c *domainCheck) parentAnswer(name string, addr netip.Addr, zone string, re
 			}
 		}
 		if len(s.NS) > 0 {
+			sort.Strings(s.NS)
 			s.Status = StatusAnswered
 			return s
 		}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -53,13 +54,13 @@ type Backend interface {
 
 // Lab is a running simulated Internet.
 type Lab struct {
-	opts    Options
-	port    int
-	dir     string
-	ownDir  bool
-	log     *slog.Logger
-	mu      sync.RWMutex
-	world   *World
+	opts     Options
+	port     int
+	dir      string
+	ownDir   bool
+	log      *slog.Logger
+	mu       sync.RWMutex
+	world    *World
 	pristine *World
 
 	lmu       sync.Mutex
@@ -128,6 +129,12 @@ func (l *Lab) listen(ctx context.Context) error {
 		if err := l.syncListeners(ctx); err != nil {
 			lastErr = err
 			l.stopAll()
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				// Only a taken port is worth another try: a backend that
+				// cannot start (BIND's config, say) fails the same way on
+				// every port, and each try can cost its whole wait.
+				return fmt.Errorf("dnslab: starting the lab on port %d: %w", p, err)
+			}
 			continue
 		}
 		return nil
@@ -155,7 +162,10 @@ func (l *Lab) ownAddrs(w *World) (own, backend []netip.Addr) {
 func (l *Lab) syncListeners(ctx context.Context) error {
 	l.mu.RLock()
 	own, backend := l.ownAddrs(l.world)
-	w := l.world
+	var w *World
+	if l.opts.Backend != nil {
+		w = l.world.Clone() // the backend renders it while scenarios go on
+	}
 	l.mu.RUnlock()
 	l.lmu.Lock()
 	defer l.lmu.Unlock()
@@ -298,6 +308,7 @@ func (l *Lab) AddrOf(name string) netip.Addr {
 func (l *Lab) Mutate(ctx context.Context, f func(w *World) error) error {
 	l.mu.Lock()
 	err := f(l.world)
+	l.world.reindex()
 	l.mu.Unlock()
 	if err != nil {
 		return err

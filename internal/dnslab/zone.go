@@ -2,6 +2,7 @@ package dnslab
 
 import (
 	"crypto"
+	mrand "math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -185,7 +186,7 @@ func (z *Zone) respond(m *dns.Msg, q dns.Question, do bool) {
 	// Chase CNAMEs inside the zone, as authoritative servers do.
 	name := qname
 	for hops := 0; hops < 8; hops++ {
-		rrs := z.RRset(name, q.Qtype)
+		rrs := shuffled(z.RRset(name, q.Qtype))
 		if len(rrs) > 0 {
 			m.Answer = append(m.Answer, z.withSigs(name, q.Qtype, rrs, do)...)
 			return
@@ -211,9 +212,11 @@ func (z *Zone) respond(m *dns.Msg, q dns.Question, do bool) {
 }
 
 func (z *Zone) referral(m *dns.Msg, cut string, do bool) {
-	ns := z.RRset(cut, dns.TypeNS)
+	ns := shuffled(z.RRset(cut, dns.TypeNS))
 	m.Ns = append(m.Ns, ns...)
-	if do {
+	// Like BIND, DS goes into a referral only from a signed parent, with
+	// its signature.
+	if do && z.Signed() {
 		if ds := z.RRset(cut, dns.TypeDS); len(ds) > 0 {
 			m.Ns = append(m.Ns, z.withSigs(cut, dns.TypeDS, ds, true)...)
 		}
@@ -226,6 +229,13 @@ func (z *Zone) referral(m *dns.Msg, cut string, do bool) {
 		m.Extra = append(m.Extra, z.RRset(target, dns.TypeA)...)
 		m.Extra = append(m.Extra, z.RRset(target, dns.TypeAAAA)...)
 	}
+}
+
+// shuffled returns rrs in random order, as BIND's rrset-order does, so
+// nothing in nsguard may depend on the order of records in an answer.
+func shuffled(rrs []dns.RR) []dns.RR {
+	mrand.Shuffle(len(rrs), func(i, j int) { rrs[i], rrs[j] = rrs[j], rrs[i] })
+	return rrs
 }
 
 // withSigs appends the RRSIGs covering owner/t when the client asked for DNSSEC.
