@@ -144,3 +144,30 @@ func IDs(fs []Finding) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Merge folds findings with the same Key into one: the worst severity, the
+// messages joined, all evidence kept. Two checks can say the same thing (the
+// monitor's "servers disagree" and the baseline's "differs from approved"
+// for one watched record); an incident must see one finding.
+func Merge(fs []Finding) []Finding {
+	idx := map[string]int{}
+	var out []Finding
+	for _, f := range fs {
+		i, ok := idx[f.Key()]
+		if !ok {
+			idx[f.Key()] = len(out)
+			out = append(out, f)
+			continue
+		}
+		m := &out[i]
+		if f.Severity > m.Severity {
+			m.Severity = f.Severity
+		}
+		if f.Message != "" && !strings.Contains(m.Message, f.Message) {
+			m.Message += "; " + f.Message
+		}
+		m.Evidence = append(m.Evidence, f.Evidence...)
+	}
+	Sort(out)
+	return out
+}

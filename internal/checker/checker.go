@@ -95,6 +95,9 @@ type RunOptions struct {
 	DelegationNS func(domain string) []string
 	// Progress reports done/total work items (domains × classes).
 	Progress func(done, total int)
+	// Fresh bypasses the registration cache (baseline approval must see
+	// the registry as it is now).
+	Fresh bool
 }
 
 func (o RunOptions) has(class string) bool {
@@ -151,7 +154,11 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 				defer func() { <-sem }()
 				defer tick()
 				r := &results[i]
-				rec, err := c.Registry.Lookup(ctx, r.Domain.Name)
+				lookup := c.Registry.Lookup
+				if opts.Fresh {
+					lookup = c.Registry.Refresh
+				}
+				rec, err := lookup(ctx, r.Domain.Name)
 				var delegation []string
 				if r.DNS != nil {
 					delegation = r.DNS.Parent.NS

@@ -1,0 +1,175 @@
+// Package baseline is the approved state of a critical domain and the diff
+// of what nsguard sees now against it: field by field, server by server, in
+// DNSControl's vocabulary (CREATE, CHANGE, DELETE). Every difference in the
+// delegation, the child's NS set, the registration or a watched record is a
+// finding until someone approves the new state; a changed SOA serial is
+// shown but expected, never an alert.
+package baseline
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/nsguard/nsguard/monitor"
+	"github.com/nsguard/nsguard/registry"
+)
+
+// State is what a person approves for one domain.
+type State struct {
+	Domain       string    `json:"domain"`
+	DNS          *DNS      `json:"dns,omitempty"`
+	Registration *Register `json:"registration,omitempty"`
+}
+
+// DNS is the approved delegation, name servers and watched records.
+type DNS struct {
+	ParentZone string         `json:"parent_zone"`
+	ParentNS   []string       `json:"parent_ns"`
+	Glue       []monitor.Glue `json:"glue,omitempty"`
+	DS         []string       `json:"ds,omitempty"`
+	// ParentServers is each parent server's NS answer ("name addr" → NS).
+	ParentServers []ServerValues `json:"parent_servers,omitempty"`
+	// ChildNS is each authoritative server's NS answer.
+	ChildNS []ServerValues `json:"child_ns,omitempty"`
+	// Serials are informative: a new serial is an expected change.
+	Serials []ServerValues `json:"serials,omitempty"`
+	Records []Record       `json:"records,omitempty"`
+}
+
+// ServerValues is what one server said.
+type ServerValues struct {
+	Server string   `json:"server"`
+	Values []string `json:"values"`
+}
+
+// Record is a watched name/type as each authoritative server answered it.
+type Record struct {
+	Name    string         `json:"name"`
+	Type    string         `json:"type"`
+	Servers []ServerValues `json:"servers"`
+}
+
+// Register is the approved registration: who holds the domain, with which
+// locks, delegated where.
+type Register struct {
+	Registrar   string   `json:"registrar"`
+	IANAID      string   `json:"iana_id,omitempty"`
+	Statuses    []string `json:"statuses"`
+	Nameservers []string `json:"nameservers"`
+	DS          []string `json:"ds,omitempty"`
+}
+
+// FromObservation extracts the approvable part of a DNS observation.
+func FromObservation(o *monitor.Observation) *DNS {
+	if o == nil {
+		return nil
+	}
+	d := &DNS{
+		ParentZone: o.Parent.Zone,
+		ParentNS:   sorted(o.Parent.NS),
+		Glue:       o.Parent.Glue,
+		DS:         sorted(o.Parent.DS),
+	}
+	for _, s := range o.Parent.Servers {
+		if s.Status == monitor.StatusDelegated || s.Status == monitor.StatusAnswered {
+			d.ParentServers = append(d.ParentServers, ServerValues{Server: s.Name + " " + s.Addr, Values: sorted(s.NS)})
+		}
+	}
+	for _, s := range o.Servers {
+		who := s.Name + " " + s.Addr
+		if s.TCP.Status == monitor.ProbeOK {
+			d.ChildNS = append(d.ChildNS, ServerValues{Server: who, Values: sorted(s.TCP.NS)})
+		}
+		if s.UDP.Status == monitor.ProbeOK {
+			d.Serials = append(d.Serials, ServerValues{Server: who, Values: []string{itoa(s.UDP.Serial)}})
+		}
+	}
+	for _, r := range o.Records {
+		rec := Record{Name: r.Name, Type: r.Type}
+		for _, a := range r.Answers {
+			if a.Error != "" {
+				continue
+			}
+			vals := sorted(a.Data)
+			if a.Rcode != "" && a.Rcode != "NOERROR" {
+				vals = []string{a.Rcode}
+			}
+			rec.Servers = append(rec.Servers, ServerValues{Server: a.Server + " " + a.Addr, Values: vals})
+		}
+		d.Records = append(d.Records, rec)
+	}
+	d.normalize()
+	return d
+}
+
+// FromRecord extracts the approvable part of a registration record.
+func FromRecord(r *registry.Record) *Register {
+	if r == nil {
+		return nil
+	}
+	return &Register{
+		Registrar:   r.Registrar.Name,
+		IANAID:      r.Registrar.IANAID,
+		Statuses:    sorted(r.Statuses),
+		Nameservers: sorted(r.Nameservers),
+		DS:          sorted(r.DNSSEC.DS),
+	}
+}
+
+// TrustedNS returns the approved parent NS set (the resolver view's truth).
+func (s *State) TrustedNS() []string {
+	if s == nil || s.DNS == nil {
+		return nil
+	}
+	return s.DNS.ParentNS
+}
+
+// Marshal renders the state as stable JSON for the store.
+func (s *State) Marshal() (json.RawMessage, error) { return json.Marshal(s) }
+
+// Unmarshal reads a stored state.
+func Unmarshal(b []byte) (*State, error) {
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (d *DNS) normalize() {
+	for _, l := range [][]ServerValues{d.ParentServers, d.ChildNS, d.Serials} {
+		sort.Slice(l, func(i, j int) bool { return l[i].Server < l[j].Server })
+	}
+	sort.Slice(d.Records, func(i, j int) bool { return d.Records[i].Name+d.Records[i].Type < d.Records[j].Name+d.Records[j].Type })
+	for _, r := range d.Records {
+		sort.Slice(r.Servers, func(i, j int) bool { return r.Servers[i].Server < r.Servers[j].Server })
+	}
+}
+
+func sorted(in []string) []string {
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	return out
+}
+
+func itoa(n uint32) string {
+	var b [10]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}
+
+func join(v []string) string {
+	if len(v) == 0 {
+		return "(none)"
+	}
+	return strings.Join(v, ", ")
+}
