@@ -1,0 +1,246 @@
+// Package slack delivers nsguard messages with a Slack bot token through
+// chat.postMessage (slack-go), as Block Kit, one thread per thread key: the
+// first message of a key starts the thread and its ts is remembered in the
+// store; later messages reply in it.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/internal/store"
+)
+
+// ThreadStore remembers where each thread lives; *store.SQLite is one.
+type ThreadStore interface {
+	SlackThread(ctx context.Context, key string) (store.SlackThread, error)
+	PutSlackThread(ctx context.Context, t store.SlackThread) error
+}
+
+// Options configure a Receiver.
+type Options struct {
+	// Token is the bot token (xoxb-…). Required.
+	Token string
+	// APIURL replaces https://slack.com/api/ (a proxy, slacktest).
+	APIURL string
+	// Channel is used when a message names none.
+	Channel string
+	Threads ThreadStore
+	Logger  *slog.Logger
+	// HTTPClient defaults to one with a 30s timeout.
+	HTTPClient *http.Client
+	// Now stamps new threads; defaults to time.Now.
+	Now func() time.Time
+}
+
+// Receiver posts messages with a bot token.
+type Receiver struct {
+	api     *slackapi.Client
+	token   string
+	apiURL  string
+	channel string
+	threads ThreadStore
+	logger  *slog.Logger
+	now     func() time.Time
+}
+
+var _ notify.Receiver = (*Receiver)(nil)
+
+// maxResponse bounds what is read of a Slack response: chat.postMessage
+// answers with a few kilobytes; a proxy's error page must not be slurped.
+const maxResponse = 1 << 20
+
+// New builds a Receiver.
+func New(o Options) (*Receiver, error) {
+	if o.Token == "" {
+		return nil, errors.New("slack: empty bot token")
+	}
+	if o.Threads == nil {
+		return nil, errors.New("slack: no thread store")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	opts := []slackapi.Option{
+		slackapi.OptionHTTPClient(boundedClient{o.HTTPClient}),
+		// slack-go logs only in debug mode, which stays off; discard anyway
+		// so no request dump can ever reach stderr with the token in it.
+		slackapi.OptionLog(log.New(io.Discard, "", 0)),
+	}
+	if o.APIURL != "" {
+		u := o.APIURL
+		if !strings.HasSuffix(u, "/") {
+			u += "/"
+		}
+		opts = append(opts, slackapi.OptionAPIURL(u))
+	}
+	return &Receiver{
+		api:     slackapi.New(o.Token, opts...),
+		token:   o.Token,
+		apiURL:  o.APIURL,
+		channel: o.Channel,
+		threads: o.Threads,
+		logger:  o.Logger.With("component", "slack"),
+		now:     o.Now,
+	}, nil
+}
+
+// FromConfig builds a Receiver from alerts.slack, reading the token from
+// token_file or token_env.
+func FromConfig(cfg config.Slack, threads ThreadStore, logger *slog.Logger) (*Receiver, error) {
+	tok, err := notify.ReadSecret(cfg.TokenFile, cfg.TokenEnv)
+	if err != nil {
+		return nil, fmt.Errorf("slack bot token: %w", err)
+	}
+	return New(Options{Token: tok, APIURL: cfg.APIURL, Channel: cfg.Channel, Threads: threads, Logger: logger})
+}
+
+// Name implements notify.Receiver.
+func (r *Receiver) Name() string { return "slack" }
+
+// Notify posts m: as the root of its thread when the thread is new, as a
+// reply otherwise.
+func (r *Receiver) Notify(ctx context.Context, m *notify.Message) (bool, error) {
+	channel := m.Channel
+	if channel == "" {
+		channel = r.channel
+	}
+	opts := []slackapi.MsgOption{
+		slackapi.MsgOptionText(notify.Text(m), false),
+		slackapi.MsgOptionBlocks(notify.Blocks(m)...),
+		slackapi.MsgOptionDisableLinkUnfurl(),
+		slackapi.MsgOptionDisableMediaUnfurl(),
+	}
+	root := false
+	if m.ThreadKey != "" {
+		th, err := r.threads.SlackThread(ctx, m.ThreadKey)
+		switch {
+		case err == nil:
+			// Replies go where the thread is, by the channel ID Slack gave
+			// back, whatever the routing says today.
+			channel = th.Channel
+			opts = append(opts, slackapi.MsgOptionTS(th.TS))
+			if m.Broadcast {
+				opts = append(opts, slackapi.MsgOptionBroadcast())
+			}
+		case errors.Is(err, store.ErrNotFound):
+			root = true
+		default:
+			return true, &notify.Error{Receiver: "slack", Reason: "thread lookup", Retry: true, Detail: err.Error()}
+		}
+	}
+	if channel == "" {
+		return false, &notify.Error{Receiver: "slack", Reason: "no channel", Detail: "set alerts.slack.channel"}
+	}
+	ch, ts, err := r.api.PostMessageContext(ctx, channel, opts...)
+	if err != nil {
+		e := r.classify(err)
+		return e.Retry, e
+	}
+	if root {
+		if err := r.threads.PutSlackThread(ctx, store.SlackThread{Key: m.ThreadKey, Channel: ch, TS: ts, CreatedAt: r.now()}); err != nil {
+			// The message is out; retrying would page twice. Later messages
+			// of this thread will start a new one instead.
+			r.logger.Error("cannot remember slack thread; later replies will start a new thread", "thread", m.ThreadKey, "err", err)
+		}
+	}
+	return false, nil
+}
+
+// Slack API errors worth retrying (api.slack.com/methods/chat.postMessage);
+// every other error code is a configuration problem a retry won't fix.
+var retryableCodes = map[string]bool{
+	"ratelimited":         true,
+	"rate_limited":        true,
+	"internal_error":      true,
+	"fatal_error":         true,
+	"service_unavailable": true,
+	"request_timeout":     true,
+	"team_added_to_org":   true,
+}
+
+// classify turns a slack-go error into a notify.Error with the token and
+// API URL removed from its text.
+func (r *Receiver) classify(err error) *notify.Error {
+	redact := func(s string) string { return notify.Redact(s, r.token, r.apiURL) }
+	var rl *slackapi.RateLimitedError
+	if errors.As(err, &rl) {
+		wait := rl.RetryAfter
+		if wait <= 0 {
+			wait = time.Second
+		}
+		return &notify.Error{Receiver: "slack", Reason: "rate limited", Retry: true, RetryAfter: wait}
+	}
+	var sc slackapi.StatusCodeError
+	if errors.As(err, &sc) {
+		retry := sc.Code == http.StatusTooManyRequests || sc.Code == http.StatusRequestTimeout || sc.Code >= 500
+		return &notify.Error{Receiver: "slack", Reason: "http " + strconv.Itoa(sc.Code), Retry: retry}
+	}
+	var se slackapi.SlackErrorResponse
+	if errors.As(err, &se) {
+		return &notify.Error{Receiver: "slack", Reason: redact(se.Err), Retry: retryableCodes[se.Err]}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &notify.Error{Receiver: "slack", Reason: "timeout", Retry: true, Detail: redact(err.Error())}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return &notify.Error{Receiver: "slack", Reason: "network", Retry: true, Detail: redact(innerError(err).Error())}
+	}
+	// An unparsable answer (a proxy's HTML page) is most likely transient.
+	return &notify.Error{Receiver: "slack", Reason: "bad response", Retry: true, Detail: redact(innerError(err).Error())}
+}
+
+// innerError drops net/http's "Post \"URL\": " wrapper: the URL may be a
+// proxy with credentials in its path.
+func innerError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
+
+// boundedClient caps response bodies, and rewrites a 429's Retry-After into
+// the whole seconds slack-go parses (it fails on the HTTP-date form and
+// would report a parse error instead of a rate limit).
+type boundedClient struct{ c *http.Client }
+
+func (b boundedClient) Do(req *http.Request) (*http.Response, error) {
+	resp, err := b.c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(resp.Body, maxResponse), resp.Body}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		secs := int64(notify.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		resp.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	return resp, nil
+}

@@ -1,0 +1,324 @@
+// Package store is nsguard's persistence: observations, approved baselines,
+// change history, incident state, the alert outbox, Slack threads, silences
+// and the failover audit trail, behind one interface. The SQLite backend
+// (Open) keeps everything in one file; the schema and the queries are kept
+// portable so a PostgreSQL backend can implement the same interface.
+//
+// Payloads that belong to other packages (observations, baselines, changes,
+// outbox messages) are opaque JSON here, so the store imports nothing of
+// nsguard and every package can depend on it.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a uniqueness rule was broken (a second open incident for
+	// a domain, a step recorded twice).
+	ErrConflict = errors.New("conflict")
+	// ErrLocked: the failover lock is held by someone else.
+	ErrLocked = errors.New("locked")
+)
+
+// Observation is the latest result of one check class for one domain.
+type Observation struct {
+	Domain string
+	// Class is the observation's check class as the scheduler names it
+	// ("dns", "registration", "audit").
+	Class      string
+	ObservedAt time.Time
+	// ChangedAt is when Data last differed from the previous observation
+	// (set by the store).
+	ChangedAt time.Time
+	Data      json.RawMessage
+}
+
+// Baseline is one approved version of a domain's state.
+type Baseline struct {
+	Domain     string
+	Version    int
+	Data       json.RawMessage
+	ApprovedBy string
+	ApprovedAt time.Time
+	Reason     string
+}
+
+// Change is one recorded difference from the approved baseline.
+type Change struct {
+	ID              int64
+	Domain          string
+	Class           string
+	DetectedAt      time.Time
+	BaselineVersion int
+	Data            json.RawMessage
+}
+
+// FindingState counts how many consecutive observations of its class have
+// contained a finding: the incident engine's confirmation counter.
+type FindingState struct {
+	Domain    string
+	Class     string
+	Key       string
+	Severity  string
+	Streak    int
+	FirstSeen time.Time
+	LastSeen  time.Time
+	// Data is the latest finding, as JSON.
+	Data json.RawMessage
+}
+
+// Incident statuses.
+const (
+	IncidentOpen     = "open"
+	IncidentResolved = "resolved"
+)
+
+// Incident is one domain's incident: open while any confirmed finding is
+// present, resolved when the last one clears.
+type Incident struct {
+	ID       int64
+	Domain   string
+	Status   string
+	Severity string
+	// ThreadKey names the Slack thread the incident's messages go to.
+	ThreadKey string
+	Channel   string
+	OpenedAt  time.Time
+	UpdatedAt time.Time
+	// ResolvedAt, PagedAt and LastNotifiedAt are zero until they happen.
+	ResolvedAt     time.Time
+	PagedAt        time.Time
+	LastNotifiedAt time.Time
+	Notifications  int
+	// Data is the incident engine's own state (the findings it includes).
+	Data json.RawMessage
+}
+
+// IncidentFilter selects incidents; zero fields select everything.
+type IncidentFilter struct {
+	Domain string
+	Status string
+	Limit  int
+}
+
+// OutboxMessage is one notification waiting for (or past) delivery.
+type OutboxMessage struct {
+	ID        int64
+	CreatedAt time.Time
+	Kind      string
+	Channel   string
+	// ThreadKey orders delivery: messages with the same key are delivered
+	// strictly in ID order. Empty means "no ordering constraint".
+	ThreadKey     string
+	Payload       json.RawMessage
+	Attempts      int
+	NextAttemptAt time.Time
+	DeliveredAt   time.Time
+	DeadAt        time.Time
+	LastError     string
+}
+
+// OutboxStats summarises the outbox for metrics and the Run loop.
+type OutboxStats struct {
+	Pending int
+	Dead    int
+	// OldestPending is the creation time of the oldest pending message.
+	OldestPending time.Time
+	// NextAttempt is the earliest next_attempt_at among pending messages.
+	NextAttempt time.Time
+}
+
+// SlackThread remembers where a thread key's first message landed.
+type SlackThread struct {
+	Key       string
+	Channel   string
+	TS        string
+	CreatedAt time.Time
+}
+
+// Silence suppresses pages for one domain, or every domain ("*").
+type Silence struct {
+	ID        int64
+	Domain    string
+	CreatedBy string
+	Reason    string
+	CreatedAt time.Time
+	StartsAt  time.Time
+	EndsAt    time.Time
+	// ExpiredAt is set when someone ended the silence early.
+	ExpiredAt time.Time
+}
+
+// AllDomains is the silence domain that matches every domain.
+const AllDomains = "*"
+
+// Active reports whether the silence is in force at now.
+func (s Silence) Active(now time.Time) bool {
+	return s.ExpiredAt.IsZero() && !now.Before(s.StartsAt) && now.Before(s.EndsAt)
+}
+
+// End is when the silence stops being in force.
+func (s Silence) End() time.Time {
+	if !s.ExpiredAt.IsZero() && s.ExpiredAt.Before(s.EndsAt) {
+		return s.ExpiredAt
+	}
+	return s.EndsAt
+}
+
+// Matches reports whether the silence covers domain (canonical form).
+func (s Silence) Matches(domain string) bool {
+	return s.Domain == AllDomains || s.Domain == domain
+}
+
+// SilenceFilter selects silences; ActiveAt zero means "any time".
+type SilenceFilter struct {
+	ActiveAt time.Time
+	Domain   string
+}
+
+// FailoverRun is one playbook execution (or dry run), for the audit trail.
+type FailoverRun struct {
+	ID         int64
+	Playbook   string
+	StartedBy  string
+	StartedAt  time.Time
+	FinishedAt time.Time
+	DryRun     bool
+	Plan       json.RawMessage
+	Checksum   string
+	Status     string
+	Error      string
+}
+
+// FailoverStep is one step of a run.
+type FailoverStep struct {
+	RunID      int64
+	Index      int
+	Name       string
+	Kind       string
+	Request    string
+	Response   string
+	Status     string
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// FailoverLock is the per-playbook lock row; a holder whose heartbeat is
+// older than the stale age can be taken over.
+type FailoverLock struct {
+	Playbook    string
+	Holder      string
+	PID         int
+	Host        string
+	RunID       int64
+	AcquiredAt  time.Time
+	HeartbeatAt time.Time
+}
+
+// PruneResult counts what Prune removed.
+type PruneResult struct {
+	Outbox  int64
+	History int64
+}
+
+// Queries is every read and write, usable on the store directly or inside
+// a transaction (Store.InTx).
+type Queries interface {
+	// PutObservation stores obs as the latest for its domain and class and
+	// appends it to the history when it differs from the previous one.
+	PutObservation(ctx context.Context, obs Observation) (changed bool, err error)
+	LatestObservation(ctx context.Context, domain, class string) (Observation, error)
+	// LatestObservations returns the latest observation of every domain for class.
+	LatestObservations(ctx context.Context, class string) ([]Observation, error)
+	// ObservationHistory returns distinct past observations, newest first.
+	ObservationHistory(ctx context.Context, domain, class string, limit int) ([]Observation, error)
+
+	// ApproveBaseline stores b as the domain's next version and returns it
+	// with Version set.
+	ApproveBaseline(ctx context.Context, b Baseline) (Baseline, error)
+	LatestBaseline(ctx context.Context, domain string) (Baseline, error)
+	// Baselines returns every version of domain, newest first.
+	Baselines(ctx context.Context, domain string) ([]Baseline, error)
+
+	AddChange(ctx context.Context, c Change) (int64, error)
+	// Changes returns domain's changes, newest first ("" = all domains).
+	Changes(ctx context.Context, domain string, limit int) ([]Change, error)
+
+	// DomainActive reports whether domain has finding states or an open incident.
+	DomainActive(ctx context.Context, domain string) (bool, error)
+	FindingStates(ctx context.Context, domain string) ([]FindingState, error)
+	PutFindingState(ctx context.Context, s FindingState) error
+	DeleteFindingState(ctx context.Context, domain, class, key string) error
+
+	CreateIncident(ctx context.Context, inc Incident) (int64, error)
+	UpdateIncident(ctx context.Context, inc Incident) error
+	Incident(ctx context.Context, id int64) (Incident, error)
+	// OpenIncident returns domain's open incident or ErrNotFound.
+	OpenIncident(ctx context.Context, domain string) (Incident, error)
+	// Incidents returns matching incidents, newest first.
+	Incidents(ctx context.Context, f IncidentFilter) ([]Incident, error)
+	CountOpenIncidents(ctx context.Context) (int, error)
+
+	Enqueue(ctx context.Context, m OutboxMessage) (int64, error)
+	// DueMessages returns, oldest first, the pending messages due at now
+	// that are first in line for their thread key.
+	DueMessages(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error)
+	OutboxMessage(ctx context.Context, id int64) (OutboxMessage, error)
+	// OutboxMessages returns messages in ID order (delivered and dead too).
+	OutboxMessages(ctx context.Context, afterID int64, limit int) ([]OutboxMessage, error)
+	MarkDelivered(ctx context.Context, id int64, attempts int, at time.Time) error
+	MarkRetry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error
+	MarkDead(ctx context.Context, id int64, attempts int, at time.Time, lastErr string) error
+	// Requeue makes a dead message pending again, due at at.
+	Requeue(ctx context.Context, id int64, at time.Time) error
+	OutboxStats(ctx context.Context) (OutboxStats, error)
+
+	SlackThread(ctx context.Context, key string) (SlackThread, error)
+	PutSlackThread(ctx context.Context, t SlackThread) error
+
+	AddSilence(ctx context.Context, s Silence) (int64, error)
+	Silence(ctx context.Context, id int64) (Silence, error)
+	// Silences returns matching silences, newest first.
+	Silences(ctx context.Context, f SilenceFilter) ([]Silence, error)
+	// ExpireSilence ends silence id at at; ErrNotFound if there is none,
+	// and an error if it already ended.
+	ExpireSilence(ctx context.Context, id int64, at time.Time) error
+
+	CreateFailoverRun(ctx context.Context, r FailoverRun) (int64, error)
+	UpdateFailoverRun(ctx context.Context, r FailoverRun) error
+	FailoverRun(ctx context.Context, id int64) (FailoverRun, error)
+	FailoverRuns(ctx context.Context, playbook string, limit int) ([]FailoverRun, error)
+	PutFailoverStep(ctx context.Context, s FailoverStep) error
+	FailoverSteps(ctx context.Context, runID int64) ([]FailoverStep, error)
+	// AcquireFailoverLock takes the playbook's lock when it is free, held by
+	// the same holder, or stale (heartbeat before staleBefore). It returns
+	// the lock as it now stands; ErrLocked (with the holder's lock) when
+	// someone else holds it.
+	AcquireFailoverLock(ctx context.Context, l FailoverLock, staleBefore time.Time) (FailoverLock, error)
+	HeartbeatFailoverLock(ctx context.Context, playbook, holder string, at time.Time) error
+	ReleaseFailoverLock(ctx context.Context, playbook, holder string) error
+	FailoverLock(ctx context.Context, playbook string) (FailoverLock, error)
+
+	// Prune deletes delivered outbox messages and observation history older
+	// than before; latest observations, baselines and incidents stay.
+	Prune(ctx context.Context, before time.Time) (PruneResult, error)
+}
+
+// Store is a Queries with transactions and a lifetime.
+type Store interface {
+	Queries
+	// InTx runs fn in one read-write transaction: committed when fn returns
+	// nil, rolled back otherwise. fn must use only the Queries it is given.
+	InTx(ctx context.Context, fn func(q Queries) error) error
+	// SchemaVersion is the highest migration applied.
+	SchemaVersion(ctx context.Context) (int, error)
+	Close() error
+}
