@@ -123,9 +123,14 @@ func once(bin, cfg string, signed map[string]bool) (runResult, error) {
 		Domains []struct {
 			Domain string `json:"domain"`
 			Status string `json:"status"`
+			Error  string `json:"error"`
 			DNS    struct {
 				Queries int `json:"queries"`
 			} `json:"dns"`
+			Findings []struct {
+				ID      string `json:"id"`
+				Message string `json:"message"`
+			} `json:"findings"`
 		} `json:"domains"`
 		Summary struct {
 			Queries int `json:"dns_queries"`
@@ -141,6 +146,12 @@ func once(bin, cfg string, signed map[string]bool) (runResult, error) {
 	for _, d := range rep.Domains {
 		if d.Status != "ok" {
 			r.notOK++
+			for _, f := range d.Findings {
+				fmt.Fprintf(os.Stderr, "  %s: %s %s\n", d.Domain, f.ID, f.Message)
+			}
+			if d.Error != "" {
+				fmt.Fprintf(os.Stderr, "  %s: error %s\n", d.Domain, d.Error)
+			}
 		}
 		if signed[d.Domain] {
 			r.perSigned = append(r.perSigned, d.DNS.Queries)
@@ -168,7 +179,7 @@ func dnsperf(lab *dnslab.Lab, n int, dir string, nsguardQPS float64) error {
 			return err
 		}
 		addr := lab.AddrOf(t.server).String()
-		out, err := exec.Command("dnsperf", "-s", addr, "-p", fmt.Sprint(lab.Port()), "-d", qf, "-l", "10", "-c", "4", "-Q", "100000").CombinedOutput()
+		out, err := exec.Command("dnsperf", "-s", addr, "-p", fmt.Sprint(lab.Port()), "-d", qf, "-l", "10", "-c", "4").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("dnsperf: %v: %s", err, out)
 		}

@@ -23,7 +23,9 @@ func (w *World) Answer(h *Host, r *dns.Msg) *dns.Msg {
 		m.SetEdns0(1232, do)
 	}
 	if r.Opcode == dns.OpcodeUpdate {
-		m.Rcode = w.update(h, r)
+		// No listener verified a signature on this path: refused unless
+		// it came through the lab's handler (update.go).
+		m.Rcode = w.update(h, r, "")
 		return m
 	}
 	if r.Opcode != dns.OpcodeQuery {
@@ -69,12 +71,6 @@ func (w *World) parentServed(h *Host, name string) bool {
 		}
 	}
 	return h.served["."]
-}
-
-// update handles RFC 2136 UPDATE messages; the lab refuses them unless a
-// zone has been made updatable (see Lab.AllowUpdate).
-func (w *World) update(h *Host, r *dns.Msg) int {
-	return dns.RcodeRefused
 }
 
 // Resolve answers a recursive query the way a public resolver would: by

@@ -103,6 +103,7 @@ type BIND struct {
 	loaded  map[string]bool     // "addr zone file" triples confirmed served
 	files   map[string]bool     // zone files of the current config
 	conf    string              // the last config in force, @GEN@ in place of its generation
+	dyn     dynState            // updatable zones (bind_update.go)
 	gen     int
 	stats   BINDStats
 	closed  bool
@@ -334,6 +335,7 @@ func (b *BIND) Sync(ctx context.Context, w *World, addrs []netip.Addr, port int)
 	}
 	b.removeStaleFiles()
 	b.conf = conf
+	b.dyn.promote()
 	d := time.Since(start)
 	b.stats.Syncs++
 	b.stats.LastSync = d
@@ -411,6 +413,12 @@ view "nsguard-lab-sync" chaos {
 	zone "sync.nsguard-lab." chaos { type primary; file "sync-@GEN@.db"; };
 };
 `)
+	keys, err := b.writeKeys(w)
+	if err != nil {
+		return "", nil, err
+	}
+	c.WriteString(keys)
+	dyn := b.dyn.plan(w, sorted)
 	rendered := map[*Zone]string{}
 	files := map[string]bool{}
 	var want []viewZone
@@ -429,6 +437,15 @@ view "nsguard-lab-sync" chaos {
 				continue
 			}
 			seen[z.Origin] = true
+			if stmt, vz, ok, err := b.dynamicZone(dyn, w, h, a, z, port); ok || err != nil {
+				if err != nil {
+					return "", nil, err
+				}
+				files[vz.file] = true
+				c.WriteString(stmt)
+				want = append(want, vz)
+				continue
+			}
 			file, ok := rendered[z]
 			if !ok {
 				var err error
@@ -564,6 +581,8 @@ func (b *BIND) removeStaleFiles() {
 	for _, e := range entries {
 		n := e.Name()
 		stale := strings.HasPrefix(n, "zone-") && strings.HasSuffix(n, ".db") && !b.files[n]
+		// Dynamic zones' files and their journals (bind_update.go).
+		stale = stale || strings.HasPrefix(n, "dyn-") && !b.files[strings.TrimSuffix(n, ".jnl")]
 		stale = stale || strings.HasPrefix(n, "sync-") && n != fmt.Sprintf("sync-%d.db", b.gen)
 		if stale {
 			os.Remove(b.path(n))

@@ -211,8 +211,9 @@ func (l *Lab) startListener(a netip.Addr) (*listener, error) {
 	}
 	h := l.handler(a)
 	ln := &listener{
-		udp: &dns.Server{PacketConn: pc, Handler: h},
-		tcp: &dns.Server{Listener: tl, Handler: h, ReadTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 5 * time.Second }},
+		udp: &dns.Server{PacketConn: pc, Handler: h, TsigProvider: labTSIG{l}, MsgAcceptFunc: acceptUpdates},
+		tcp: &dns.Server{Listener: tl, Handler: h, TsigProvider: labTSIG{l}, MsgAcceptFunc: acceptUpdates,
+			ReadTimeout: 2 * time.Second, IdleTimeout: func() time.Duration { return 5 * time.Second }},
 	}
 	started := make(chan struct{}, 2)
 	ln.udp.NotifyStartedFunc = func() { started <- struct{}{} }
@@ -307,6 +308,14 @@ func (l *Lab) AddrOf(name string) netip.Addr {
 // one-off changes.
 func (l *Lab) Mutate(ctx context.Context, f func(w *World) error) error {
 	l.mu.Lock()
+	// A backend that took dynamic updates hands them back first, so the
+	// world stays the truth and the change builds on them (bind_update.go).
+	if p, ok := l.opts.Backend.(updatePuller); ok {
+		if err := p.PullUpdates(ctx, l.world); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+	}
 	err := f(l.world)
 	l.world.reindex()
 	l.mu.Unlock()
@@ -338,17 +347,22 @@ func (l *Lab) handler(a netip.Addr) dns.HandlerFunc {
 	return func(rw dns.ResponseWriter, r *dns.Msg) {
 		l.count(a)
 		tcp := rw.LocalAddr().Network() == "tcp"
-		l.mu.RLock()
-		w := l.world
 		var m *dns.Msg
 		fault := FaultNone
-		if h := w.HostAt(a); h != nil {
-			fault = h.Fault
-			m = w.Answer(h, r)
+		if r.Opcode == dns.OpcodeUpdate {
+			// Updates change the world: they take the write lock (update.go).
+			m, fault = l.answerUpdate(a, r, rw.TsigStatus())
 		} else {
-			m = w.Resolve(a, r)
+			l.mu.RLock()
+			w := l.world
+			if h := w.HostAt(a); h != nil {
+				fault = h.Fault
+				m = w.Answer(h, r)
+			} else {
+				m = w.Resolve(a, r)
+			}
+			l.mu.RUnlock()
 		}
-		l.mu.RUnlock()
 		switch fault {
 		case FaultTimeout:
 			return

@@ -2,6 +2,7 @@ package dnslab
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strings"
@@ -67,6 +68,11 @@ type World struct {
 	// Poison maps resolver → "name/TYPE" → the forged answer it gives.
 	Poison map[netip.Addr]map[string][]dns.RR
 	Now    time.Time
+	// Updatable maps a zone origin to the TSIG key allowed to update it
+	// (RFC 2136); TSIG maps key names to base64 hmac-sha256 secrets. See
+	// update.go.
+	Updatable map[string]string
+	TSIG      map[string]string
 }
 
 // LabDomain is one critical domain of the lab inventory.
@@ -165,6 +171,8 @@ func (w *World) Clone() *World {
 	c.Domains = append([]LabDomain(nil), w.Domains...)
 	c.Resolvers = append([]netip.Addr(nil), w.Resolvers...)
 	c.reindex()
+	c.Updatable = maps.Clone(w.Updatable)
+	c.TSIG = maps.Clone(w.TSIG)
 	c.Poison = map[netip.Addr]map[string][]dns.RR{}
 	for a, m := range w.Poison {
 		c.Poison[a] = map[string][]dns.RR{}

@@ -197,9 +197,11 @@ func TestOpensAfterConfirmationsExactlyOnce(t *testing.T) {
 		}
 	}
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(`
-# HELP nsguard_incidents_open Incidents open now (one per domain at most).
+# HELP nsguard_incidents_open Incidents open now by severity (one per domain at most).
 # TYPE nsguard_incidents_open gauge
-nsguard_incidents_open 1
+nsguard_incidents_open{severity="critical"} 1
+nsguard_incidents_open{severity="info"} 0
+nsguard_incidents_open{severity="warning"} 0
 `), "nsguard_incidents_open"); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ type metrics struct {
 	events *prometheus.CounterVec
 }
 
-var openDesc = prometheus.NewDesc("nsguard_incidents_open", "Incidents open now (one per domain at most).", nil, nil)
+var openDesc = prometheus.NewDesc("nsguard_incidents_open", "Incidents open now by severity (one per domain at most).", []string{"severity"}, nil)
 
 func newMetrics(reg prometheus.Registerer, st store.Store) (*metrics, error) {
 	if reg == nil {
@@ -54,10 +54,16 @@ func (openCollector) Describe(ch chan<- *prometheus.Desc) { ch <- openDesc }
 func (c openCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	n, err := c.st.CountOpenIncidents(ctx)
+	open, err := c.st.Incidents(ctx, store.IncidentFilter{Status: store.IncidentOpen})
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(openDesc, err)
 		return
 	}
-	ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(n))
+	counts := map[string]float64{"critical": 0, "warning": 0, "info": 0}
+	for _, inc := range open {
+		counts[inc.Severity]++
+	}
+	for sev, n := range counts {
+		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, n, sev)
+	}
 }

@@ -14,11 +14,12 @@ import (
 // previous process enqueued.
 type metrics struct {
 	deliveries *prometheus.CounterVec
+	failures   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 }
 
 var (
-	pendingDesc = prometheus.NewDesc("nsguard_outbox_pending",
+	pendingDesc = prometheus.NewDesc("nsguard_outbox_depth",
 		"Messages waiting for delivery (outbox depth).", nil, nil)
 	deadDesc = prometheus.NewDesc("nsguard_outbox_dead_letters",
 		"Messages that failed with a non-retryable error and will not be sent.", nil, nil)
@@ -36,17 +37,21 @@ func newMetrics(reg prometheus.Registerer, st store.Store) (*metrics, error) {
 		Name: "nsguard_outbox_deliveries_total",
 		Help: "Delivery attempts by receiver and result (delivered, retry, dead).",
 	}, []string{"receiver", "result"})
+	failures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nsguard_outbox_delivery_failures_total",
+		Help: "Failed delivery attempts by receiver and whether they will be retried (retry) or not (dead).",
+	}, []string{"receiver", "result"})
 	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "nsguard_outbox_delivery_duration_seconds",
 		Help:    "Time one delivery attempt took.",
 		Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"receiver"})
-	for _, c := range []prometheus.Collector{deliveries, duration, depthCollector{st}} {
+	for _, c := range []prometheus.Collector{deliveries, failures, duration, depthCollector{st}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	return &metrics{deliveries: deliveries, duration: duration}, nil
+	return &metrics{deliveries: deliveries, failures: failures, duration: duration}, nil
 }
 
 // init exposes zeroes for a receiver, so alerting on rate() works at once.
@@ -57,6 +62,9 @@ func (m *metrics) init(receiver string) {
 	for _, r := range []string{"delivered", "retry", "dead"} {
 		m.deliveries.WithLabelValues(receiver, r)
 	}
+	for _, r := range []string{"retry", "dead"} {
+		m.failures.WithLabelValues(receiver, r)
+	}
 }
 
 func (m *metrics) count(receiver string, o outcome) {
@@ -65,6 +73,9 @@ func (m *metrics) count(receiver string, o outcome) {
 	}
 	r := map[outcome]string{delivered: "delivered", retried: "retry", dead: "dead"}[o]
 	m.deliveries.WithLabelValues(receiver, r).Inc()
+	if o != delivered {
+		m.failures.WithLabelValues(receiver, r).Inc()
+	}
 }
 
 func (m *metrics) observe(receiver string, d time.Duration) {

@@ -190,10 +190,14 @@ func TestDeliveredInOrderAfterSlackOutage(t *testing.T) {
 		t.Fatalf("counters = %+v", c)
 	}
 	if err := testutil.GatherAndCompare(h.reg, strings.NewReader(`
-# HELP nsguard_outbox_pending Messages waiting for delivery (outbox depth).
-# TYPE nsguard_outbox_pending gauge
-nsguard_outbox_pending 0
-`), "nsguard_outbox_pending"); err != nil {
+# HELP nsguard_outbox_depth Messages waiting for delivery (outbox depth).
+# TYPE nsguard_outbox_depth gauge
+nsguard_outbox_depth 0
+# HELP nsguard_outbox_delivery_failures_total Failed delivery attempts by receiver and whether they will be retried (retry) or not (dead).
+# TYPE nsguard_outbox_delivery_failures_total counter
+nsguard_outbox_delivery_failures_total{receiver="slack",result="dead"} 0
+nsguard_outbox_delivery_failures_total{receiver="slack",result="retry"} 3
+`), "nsguard_outbox_depth", "nsguard_outbox_delivery_failures_total"); err != nil {
 		t.Fatal(err)
 	}
 }
