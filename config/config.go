@@ -97,6 +97,10 @@ type Alerts struct {
 	Slack          Slack    `yaml:"slack"`
 	Confirmations  int      `yaml:"confirmations"`
 	RepeatInterval Duration `yaml:"repeat_interval"`
+	// Recheck is how soon a domain with a new, unconfirmed finding is
+	// checked again, instead of waiting a whole schedule interval for the
+	// confirmation (0 disables).
+	Recheck Duration `yaml:"recheck"`
 }
 
 // Slack configures the Slack receiver: a bot token or an incoming webhook.
@@ -320,6 +324,7 @@ func Default() *Config {
 		Alerts: Alerts{
 			Confirmations:  2,
 			RepeatInterval: Duration(4 * time.Hour),
+			Recheck:        Duration(5 * time.Second),
 		},
 		Contacts: map[string]Contact{},
 	}

@@ -193,3 +193,22 @@ func sortGlue(g []Glue) {
 		sort.Strings(g[i].Addrs)
 	}
 }
+
+// Stable returns a copy without the fields that change on every check
+// (time, durations, response times, query counts): what is stored and
+// compared, so an unchanged domain is an unchanged observation.
+func (o *Observation) Stable() *Observation {
+	c := *o
+	c.CheckedAt = time.Time{}
+	c.DurationMS, c.Queries = 0, 0
+	c.Parent.Servers = append([]ParentServer(nil), o.Parent.Servers...)
+	for i := range c.Parent.Servers {
+		c.Parent.Servers[i].RTTMS = 0
+	}
+	c.Servers = append([]Server(nil), o.Servers...)
+	for i := range c.Servers {
+		c.Servers[i].UDP.RTTMS = 0
+		c.Servers[i].TCP.RTTMS = 0
+	}
+	return &c
+}

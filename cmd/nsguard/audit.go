@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -9,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nsguard/nsguard/audit"
-	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/internal/daemon"
 	"github.com/nsguard/nsguard/monitor"
 	"github.com/nsguard/nsguard/registry"
 )
@@ -18,13 +19,9 @@ func init() {
 	commands = append(commands, newAuditCmd)
 }
 
-// storedInputs is the seam for the store: a source answering from the
-// latest stored observations, asked before fresh checks. nil until
-// internal/store can load them; every audit checks afresh meanwhile.
-var storedInputs func(cfg *config.Config) (audit.Source, error)
-
 func newAuditCmd(g *globals) *cobra.Command {
 	var output string
+	var fresh bool
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Audit the inventory: shared, unbacked and out-of-policy domains, undeclared dependencies",
@@ -42,8 +39,9 @@ func newAuditCmd(g *globals) *cobra.Command {
                          is not in the inventory
 
 plus the provider-diversity (NS_SINGLE_PROVIDER, NS_SAME_PREFIX) and registration
-policy findings, rolled up per owner. Every domain and every backup is checked
-now (DNS, RDAP/WHOIS, the dependency walk).
+policy findings, rolled up per owner. Every domain and every backup is judged
+on the daemon's latest stored observations when there are some (--fresh to
+check everything now), else checked now (DNS, RDAP/WHOIS, the dependency walk).
 
 Outputs: table (terminal), json, markdown (a report for the owners and the
 IP/legal department), dot (the dependency graph for Graphviz).
@@ -75,13 +73,16 @@ or a domain could not be checked at all).`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
+			// The daemon's latest observations first (when a store exists);
+			// fresh checks for the domains it has not observed.
 			var sources []audit.Source
-			if storedInputs != nil {
-				src, err := storedInputs(cfg)
+			if _, err := os.Stat(cfg.Store.Path); err == nil && !fresh {
+				st, err := g.openStore(cmd, cfg)
 				if err != nil {
-					return withCode(exitUsage, err)
+					return err
 				}
-				sources = append(sources, src)
+				defer st.Close()
+				sources = append(sources, daemon.StoredSource(st, mon))
 			}
 			bar := newProgress(g.stderr, "auditing")
 			sources = append(sources, &audit.Fresh{Monitor: mon, Registry: reg, Logger: log,
@@ -105,5 +106,6 @@ or a domain could not be checked at all).`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: "+strings.Join(audit.Formats, ", "))
+	cmd.Flags().BoolVar(&fresh, "fresh", false, "check every domain now instead of using stored observations")
 	return cmd
 }

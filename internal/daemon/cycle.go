@@ -1,0 +1,289 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nsguard/nsguard/audit"
+	"github.com/nsguard/nsguard/baseline"
+	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/internal/checker"
+	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/internal/outbox"
+	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/registry"
+)
+
+// baselines loads the latest approved state of every domain.
+func (d *Daemon) baselines(ctx context.Context, domains []config.Domain) map[string]*baseline.State {
+	out := map[string]*baseline.State{}
+	for _, dom := range domains {
+		b, err := d.st.LatestBaseline(ctx, dom.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			d.log.Error("loading a baseline", "domain", dom.Name, "err", err)
+			continue
+		}
+		s, err := baseline.Unmarshal(b.Data)
+		if err != nil {
+			d.log.Error("decoding a baseline", "domain", dom.Name, "version", b.Version, "err", err)
+			continue
+		}
+		out[dom.Name] = s
+	}
+	return out
+}
+
+// dnsCycle checks every domain's DNS, diffs against the baseline, stores
+// the observations and feeds the incident engine. Domains left with a new,
+// unconfirmed finding are checked again after alerts.recheck, so a hijack
+// pages within one interval and a few seconds rather than two intervals.
+func (d *Daemon) dnsCycle(ctx context.Context) {
+	cfg, ck := d.current()
+	start := d.now()
+	bases := d.baselines(ctx, cfg.Domains)
+	counts, failed := d.dnsRound(ctx, ck, cfg.Domains, bases, start)
+	if wait := cfg.Alerts.Recheck.D(); wait > 0 && ctx.Err() == nil {
+		if again := d.unconfirmed(ctx, cfg); len(again) > 0 {
+			d.log.Info("re-checking domains with unconfirmed findings", "domains", len(again), "after", wait)
+			select {
+			case <-time.After(wait):
+				recounts, _ := d.dnsRound(ctx, ck, again, bases, d.now())
+				for _, dom := range again {
+					delete(counts, dom.Name)
+				}
+				for dom, c := range recounts {
+					counts[dom] = c
+				}
+			case <-ctx.Done():
+			}
+		}
+	}
+	total := map[[2]string]int{}
+	for _, c := range counts {
+		for k, n := range c {
+			total[k] += n
+		}
+	}
+	d.finishCycle(checker.DNS, start, len(cfg.Domains), failed, total)
+	if ctx.Err() == nil {
+		d.firstDNS.Store(true)
+		d.markReady()
+	}
+}
+
+// dnsRound checks domains once and records them; it returns each domain's
+// finding counts (by ID and severity) and how many could not be checked.
+func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []config.Domain, bases map[string]*baseline.State, at time.Time) (map[string]map[[2]string]int, int) {
+	sent := ck.Monitor.Resolver().Sent()
+	results := ck.Run(ctx, domains, checker.RunOptions{
+		Classes:   []string{checker.DNS},
+		TrustedNS: func(domain string) []string { return bases[domain].TrustedNS() },
+	})
+	d.m.queries.Add(float64(ck.Monitor.Resolver().Sent() - sent))
+	failed := 0
+	counts := map[string]map[[2]string]int{}
+	for _, r := range results {
+		fs := r.Findings
+		if r.DNSErr == nil {
+			if b := bases[r.Domain.Name]; b != nil {
+				diffs := baseline.DiffDNS(r.Domain, b.DNS, baseline.FromObservation(r.DNS))
+				fs = append(fs, baseline.Findings(r.Domain.Name, diffs)...)
+			} else {
+				fs = append(fs, baseline.Needed(r.Domain.Name))
+			}
+		}
+		fs = finding.Merge(fs)
+		if !d.record(ctx, checker.DNS, r, fs, at) {
+			failed++
+			continue
+		}
+		c := map[[2]string]int{}
+		for _, f := range fs {
+			c[[2]string{f.ID, f.Severity.String()}]++
+		}
+		counts[r.Domain.Name] = c
+	}
+	return counts, failed
+}
+
+// unconfirmed returns the domains holding a DNS finding (warning or worse)
+// seen fewer times than alerts.confirmations.
+func (d *Daemon) unconfirmed(ctx context.Context, cfg *config.Config) []config.Domain {
+	var out []config.Domain
+	for _, dom := range cfg.Domains {
+		states, err := d.st.FindingStates(ctx, dom.Name)
+		if err != nil {
+			continue
+		}
+		for _, s := range states {
+			if s.Class == checker.DNS && s.Streak < cfg.Alerts.Confirmations && finding.Severity(parseSeverity(s.Severity)) >= finding.Warning {
+				out = append(out, dom)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func parseSeverity(s string) finding.Severity {
+	v, _ := finding.ParseSeverity(s)
+	return v
+}
+
+// registrationCycle looks every domain up at its registry (cached for the
+// registration period), judges policy and the baseline, and refreshes the
+// contact sheets critical alerts embed.
+func (d *Daemon) registrationCycle(ctx context.Context) {
+	cfg, ck := d.current()
+	start := d.now()
+	bases := d.baselines(ctx, cfg.Domains)
+	dnsSnaps, _, err := checker.Latest(ctx, d.st, checker.DNS)
+	if err != nil {
+		d.log.Error("loading DNS observations", "err", err)
+	}
+	results := ck.Run(ctx, cfg.Domains, checker.RunOptions{
+		Classes: []string{checker.Registration},
+		DelegationNS: func(domain string) []string {
+			if s, ok := dnsSnaps[domain]; ok && s.DNS != nil {
+				return s.DNS.Parent.NS
+			}
+			return nil
+		},
+	})
+	failed := 0
+	counts := map[[2]string]int{}
+	for _, r := range results {
+		fs := r.Findings
+		if b := bases[r.Domain.Name]; b != nil && r.Registration != nil {
+			fs = append(fs, baseline.Findings(r.Domain.Name, baseline.DiffRegistration(b.Registration, baseline.FromRecord(r.Registration)))...)
+		}
+		fs = finding.Merge(fs)
+		if finding.Worst(fs) >= finding.Warning {
+			// Computed here, outside the engine's transaction: the message
+			// embeds it, and looking it up needs the network.
+			if sheet, err := ck.Registry.Contacts(ctx, r.Domain.Name); err == nil {
+				d.contacts.Store(r.Domain.Name, sheet.Markdown())
+			}
+		}
+		if !d.record(ctx, checker.Registration, r, fs, start) {
+			failed++
+			continue
+		}
+		for _, f := range fs {
+			counts[[2]string{f.ID, f.Severity.String()}]++
+		}
+	}
+	d.finishCycle(checker.Registration, start, len(results), failed, counts)
+	if ctx.Err() == nil {
+		d.firstReg.Store(true)
+		d.markReady()
+	}
+}
+
+// record stores one domain's observation and processes its findings. A
+// class that could not run at all is stored (with its error) but not
+// processed: no findings would wrongly resolve the domain's incidents.
+func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs []finding.Finding, at time.Time) bool {
+	snap := checker.NewSnapshot(class, r, fs, func(rec *registry.Record) string { return audit.Registrant(audit.Input{Registration: rec}) })
+	changed, err := checker.Put(ctx, d.st, r.Domain.Name, class, at, snap)
+	if err != nil {
+		d.log.Error("storing an observation", "domain", r.Domain.Name, "class", class, "err", err)
+	}
+	var classErr error
+	if class == checker.DNS {
+		classErr = r.DNSErr
+	} else {
+		classErr = r.RegErr
+	}
+	if classErr != nil || ctx.Err() != nil {
+		if classErr != nil {
+			d.log.Warn("domain could not be checked", "domain", r.Domain.Name, "class", class, "err", classErr)
+		}
+		return false
+	}
+	if changed {
+		d.recordChange(ctx, class, r.Domain.Name, at, fs)
+	}
+	if _, err := d.eng.Process(ctx, r.Domain.Name, class, fs); err != nil {
+		d.log.Error("processing findings", "domain", r.Domain.Name, "class", class, "err", err)
+		return false
+	}
+	d.m.lastSuccess.WithLabelValues(r.Domain.Name, class).Set(float64(at.Unix()))
+	return true
+}
+
+// recordChange keeps the history of differences from the baseline.
+func (d *Daemon) recordChange(ctx context.Context, class, domain string, at time.Time, fs []finding.Finding) {
+	var diffs []finding.Finding
+	for _, f := range fs {
+		if c, ok := finding.Lookup(f.ID); ok && c.Class == "baseline" && f.ID != baseline.BaselineNeeded {
+			diffs = append(diffs, f)
+		}
+	}
+	if len(diffs) == 0 {
+		return
+	}
+	data, _ := json.Marshal(diffs)
+	version := 0
+	if b, err := d.st.LatestBaseline(ctx, domain); err == nil {
+		version = b.Version
+	}
+	if _, err := d.st.AddChange(ctx, store.Change{Domain: domain, Class: class, DetectedAt: at, BaselineVersion: version, Data: data}); err != nil {
+		d.log.Error("recording a change", "domain", domain, "err", err)
+	}
+}
+
+// auditCycle runs the inventory audit from the stored observations and
+// posts the digest.
+func (d *Daemon) auditCycle(ctx context.Context) {
+	cfg, ck := d.current()
+	start := d.now()
+	inputs, err := audit.Gather(ctx, audit.Targets(cfg), StoredSource(d.st, ck.Monitor), &audit.Fresh{Monitor: ck.Monitor, Registry: ck.Registry, Logger: d.log})
+	if err != nil {
+		d.log.Error("audit", "err", err)
+		d.finishCycle("audit", start, 1, 1, nil)
+		return
+	}
+	rep := audit.Analyze(cfg, inputs, d.now())
+	dg := rep.Digest()
+	msg := &notify.Message{Kind: notify.KindDigest, Severity: dg.Worst, Title: dg.Title(), Text: dg.Markdown(), At: d.now()}
+	for _, f := range dg.Findings() {
+		msg.Findings = append(msg.Findings, notify.Finding{Finding: f})
+	}
+	if _, err := outbox.Enqueue(ctx, d.st, msg); err != nil {
+		d.log.Error("enqueueing the audit digest", "err", err)
+	} else {
+		d.out.Kick()
+	}
+	counts := map[[2]string]int{}
+	for _, f := range rep.Findings {
+		if c, ok := finding.Lookup(f.ID); ok && c.Class == "inventory" {
+			counts[[2]string{f.ID, f.Severity.String()}]++ // the others are counted by their own class
+		}
+	}
+	d.finishCycle("audit", start, len(inputs), 0, counts)
+}
+
+func (d *Daemon) finishCycle(class string, start time.Time, total, failed int, counts map[[2]string]int) {
+	took := d.now().Sub(start)
+	result := "ok"
+	if failed > 0 && failed == total {
+		result = "error"
+	}
+	d.m.cycles.WithLabelValues(class, result).Inc()
+	d.m.duration.WithLabelValues(class).Observe(took.Seconds())
+	d.m.setFindings(class, counts)
+	d.log.Info("cycle done", "class", class, "domains", total, "failed", failed, "took", took.Round(time.Millisecond))
+}
+
+func (d *Daemon) markReady() {
+	if d.firstDNS.Load() && d.firstReg.Load() && !d.ready.Swap(true) {
+		d.log.Info("first full cycle done: ready")
+	}
+}

@@ -1,0 +1,365 @@
+// Package daemon is `nsguard daemon`: check classes on their cron
+// schedules, observations and baseline diffs into the store, findings into
+// incidents, incidents into the Slack outbox, /metrics, /healthz, /readyz,
+// SIGHUP reloads and a draining SIGTERM. cmd/nsguard only parses flags and
+// signals and calls Run.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
+
+	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/internal/checker"
+	"github.com/nsguard/nsguard/internal/incident"
+	"github.com/nsguard/nsguard/internal/outbox"
+	"github.com/nsguard/nsguard/internal/store"
+)
+
+// Options configure Run.
+type Options struct {
+	// Config is the validated config to start with; ConfigPath is re-read
+	// on every reload.
+	Config     *config.Config
+	ConfigPath string
+	Logger     *slog.Logger
+	// Reload receives a value for each SIGHUP.
+	Reload <-chan struct{}
+	// Notify receives service-manager states: "ready", "reloading",
+	// "stopping" (sd_notify in production).
+	Notify func(state string)
+	// Drain bounds how long in-flight cycles may run after shutdown starts.
+	Drain time.Duration
+	// Listener replaces listening on cfg.Listen (tests use :0).
+	Listener net.Listener
+	// Checker options (tests pin registration lookups to loopback).
+	CheckerOptions checker.Options
+	// OutboxOptions tune delivery (tests shorten the backoff).
+	OutboxOptions  outbox.Options
+	Now            func() time.Time
+	Version        string
+	Commit         string
+	TickInterval   time.Duration // incident repeats and silences (default 30s)
+	PruneRetention time.Duration // history kept (default 30d)
+}
+
+// Daemon is a running nsguard service.
+type Daemon struct {
+	opts  Options
+	log   *slog.Logger
+	st    *store.SQLite
+	out   *outbox.Dispatcher
+	eng   *incident.Engine
+	reg   *prometheus.Registry
+	m     *metrics
+	now   func() time.Time
+	ready atomic.Bool
+
+	mu    sync.RWMutex // guards cfg, ck, sched
+	cfg   *config.Config
+	ck    *checker.Checker
+	sched *cron.Cron
+
+	contacts sync.Map // domain → contact sheet markdown (registration incidents)
+	firstDNS atomic.Bool
+	firstReg atomic.Bool
+	jobs     map[string]cron.Job
+	workCtx  context.Context
+}
+
+// Run starts the daemon and blocks until ctx ends and the daemon has
+// drained. An invalid config at start is an error before anything starts.
+func Run(ctx context.Context, opts Options) error {
+	d, err := start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	return d.wait(ctx)
+}
+
+// Ready reports whether the first full cycle (DNS and registration) is done.
+func (d *Daemon) Ready() bool { return d.ready.Load() }
+
+func start(ctx context.Context, opts Options) (*Daemon, error) {
+	if opts.Config == nil {
+		return nil, errors.New("daemon: no config")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Drain == 0 {
+		opts.Drain = 30 * time.Second
+	}
+	if opts.TickInterval == 0 {
+		opts.TickInterval = 30 * time.Second
+	}
+	if opts.PruneRetention == 0 {
+		opts.PruneRetention = 30 * 24 * time.Hour
+	}
+	if opts.Notify == nil {
+		opts.Notify = func(string) {}
+	}
+	cfg := opts.Config
+	d := &Daemon{opts: opts, log: opts.Logger.With("component", "daemon"), now: opts.Now, cfg: cfg}
+	d.reg = prometheus.NewRegistry()
+	d.m = newMetrics(d.reg, opts.Version, opts.Commit)
+
+	st, err := store.Open(ctx, cfg.Store.Path, store.Options{Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store %s: %w", cfg.Store.Path, err)
+	}
+	d.st = st
+	rcv, err := outbox.NewReceiver(cfg.Alerts.Slack, st, opts.Logger)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	oo := opts.OutboxOptions
+	oo.Receiver, oo.Logger, oo.Registerer = rcv, opts.Logger, d.reg
+	if d.out, err = outbox.New(st, oo); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if d.eng, err = incident.New(st, incident.Options{Policy: d.policy(cfg), Logger: opts.Logger, Registerer: d.reg, OnEnqueue: d.out.Kick, Now: opts.Now}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	co := opts.CheckerOptions
+	co.Logger, co.Now = opts.Logger, opts.Now
+	if d.ck, err = checker.New(cfg, co); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// policy is the incident policy for cfg: audit findings confirm at once
+// (the audit runs daily), contact sheets come from the registration cycle.
+func (d *Daemon) policy(cfg *config.Config) incident.Policy {
+	p := incident.PolicyFromConfig(cfg)
+	p.ContactSheet = func(domain string) string {
+		if v, ok := d.contacts.Load(domain); ok {
+			return v.(string)
+		}
+		return ""
+	}
+	return p
+}
+
+// wait serves until ctx ends, then drains.
+func (d *Daemon) wait(ctx context.Context) error {
+	defer d.st.Close()
+	defer d.ck.Close()
+
+	ln := d.opts.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", d.cfg.Listen); err != nil {
+			return fmt.Errorf("listening on %s: %w", d.cfg.Listen, err)
+		}
+	}
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("http server stopped", "err", err)
+		}
+	}()
+	d.log.Info("nsguard daemon started", "listen", ln.Addr().String(), "domains", len(d.cfg.Domains),
+		"store", d.cfg.Store.Path, "version", d.opts.Version)
+
+	// Cycles run on workCtx: on shutdown it outlives ctx by the drain
+	// period, so a cycle in flight can finish and record what it saw.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	d.workCtx = workCtx
+
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); d.out.Run(workCtx) }()
+	go func() { defer bg.Done(); d.tickLoop(workCtx) }()
+
+	d.schedule()
+	d.opts.Notify("ready")
+	// The first full cycle runs now, not at the first cron tick.
+	go d.jobs[checker.DNS].Run()
+	go d.jobs[checker.Registration].Run()
+
+	for {
+		select {
+		case <-ctx.Done():
+			d.opts.Notify("stopping")
+			d.log.Info("shutting down: draining cycles", "drain", d.opts.Drain)
+			d.mu.RLock()
+			stopped := d.sched.Stop()
+			d.mu.RUnlock()
+			select {
+			case <-stopped.Done():
+			case <-time.After(d.opts.Drain):
+				d.log.Warn("cycles still running after the drain period; cancelling them")
+			}
+			// Give the outbox a moment to send what the last cycle enqueued.
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			d.out.Flush(flushCtx)
+			cancel()
+			cancelWork()
+			bg.Wait()
+			shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
+			srv.Shutdown(shutCtx)
+			cancelShut()
+			d.log.Info("nsguard daemon stopped")
+			return nil
+		case <-d.opts.Reload:
+			d.reload()
+		}
+	}
+}
+
+// schedule (re)builds the cron scheduler for the current config.
+func (d *Daemon) schedule() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cfg := d.cfg
+	c := cron.New(cron.WithParser(config.CronParser))
+	// One job per class for the daemon's life: SkipIfStillRunning then holds
+	// across reloads and for the first cycle, which runs the same job.
+	wrap := func(f func(context.Context)) cron.Job {
+		return cron.NewChain(cron.Recover(cronLogger{d.log}), cron.SkipIfStillRunning(cronLogger{d.log})).Then(cron.FuncJob(func() {
+			cfg, _ := d.current()
+			if jitter := cfg.Schedules.Jitter.D(); jitter > 0 {
+				select {
+				case <-time.After(rand.N(jitter)):
+				case <-d.workCtx.Done():
+					return
+				}
+			}
+			f(d.workCtx)
+		}))
+	}
+	if d.jobs == nil {
+		d.jobs = map[string]cron.Job{
+			checker.DNS:          wrap(d.dnsCycle),
+			checker.Registration: wrap(d.registrationCycle),
+			"audit":              wrap(d.auditCycle),
+		}
+	}
+	for class, spec := range map[string]string{
+		checker.DNS: cfg.Schedules.Delegation, checker.Registration: cfg.Schedules.Registration, "audit": cfg.Schedules.Audit,
+	} {
+		if _, err := c.AddJob(spec, d.jobs[class]); err != nil {
+			d.log.Error("cannot schedule", "class", class, "spec", spec, "err", err) // validated at load: unreachable
+		}
+	}
+	d.sched = c
+	c.Start()
+}
+
+// reload re-reads the config; an invalid one is refused and the old one
+// keeps running.
+func (d *Daemon) reload() {
+	d.opts.Notify("reloading")
+	defer d.opts.Notify("ready")
+	cfg, err := config.Load(d.opts.ConfigPath)
+	if err != nil {
+		d.m.reloads.WithLabelValues("refused").Inc()
+		d.log.Error("config reload refused; the running config stays", "file", d.opts.ConfigPath, "err", err)
+		return
+	}
+	d.mu.RLock()
+	old := d.cfg
+	d.mu.RUnlock()
+	if cfg.Store.Path != old.Store.Path || cfg.Listen != old.Listen {
+		d.log.Warn("store.path and listen changes take effect at the next restart", "store", cfg.Store.Path, "listen", cfg.Listen)
+		cfg.Store.Path, cfg.Listen = old.Store.Path, old.Listen
+	}
+	co := d.opts.CheckerOptions
+	co.Logger, co.Now = d.opts.Logger, d.opts.Now
+	ck, err := checker.New(cfg, co)
+	if err != nil {
+		d.m.reloads.WithLabelValues("refused").Inc()
+		d.log.Error("config reload refused", "err", err)
+		return
+	}
+	rcv, err := outbox.NewReceiver(cfg.Alerts.Slack, d.st, d.opts.Logger)
+	if err != nil {
+		ck.Close()
+		d.m.reloads.WithLabelValues("refused").Inc()
+		d.log.Error("config reload refused: alerts", "err", err)
+		return
+	}
+	if err := d.eng.SetPolicy(d.policy(cfg)); err != nil {
+		ck.Close()
+		d.m.reloads.WithLabelValues("refused").Inc()
+		d.log.Error("config reload refused: incidents", "err", err)
+		return
+	}
+	d.out.SetReceiver(rcv)
+	d.mu.Lock()
+	oldSched, oldCk := d.sched, d.ck
+	d.cfg, d.ck = cfg, ck
+	d.mu.Unlock()
+	// A cycle in flight finishes with the old checker; close it after.
+	stopped := oldSched.Stop()
+	go func() { <-stopped.Done(); oldCk.Close() }()
+	d.schedule()
+	// Domains no longer in the inventory: resolve their incidents.
+	for _, dom := range old.Domains {
+		if _, ok := cfg.Domain(dom.Name); !ok {
+			if _, err := d.eng.Retire(d.workCtx, dom.Name, "removed from the inventory"); err != nil {
+				d.log.Error("retiring a removed domain", "domain", dom.Name, "err", err)
+			}
+		}
+	}
+	d.m.reloads.WithLabelValues("applied").Inc()
+	d.log.Info("config reloaded", "file", d.opts.ConfigPath, "domains", len(cfg.Domains))
+}
+
+// current returns the config and checker for a cycle.
+func (d *Daemon) current() (*config.Config, *checker.Checker) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg, d.ck
+}
+
+// tickLoop drives repeats, silences that ended and daily pruning.
+func (d *Daemon) tickLoop(ctx context.Context) {
+	t := time.NewTicker(d.opts.TickInterval)
+	defer t.Stop()
+	lastPrune := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := d.eng.Tick(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("incident tick", "err", err)
+			}
+			if now := d.now(); now.Sub(lastPrune) > 24*time.Hour {
+				lastPrune = now
+				if _, err := d.st.Prune(ctx, now.Add(-d.opts.PruneRetention)); err != nil && ctx.Err() == nil {
+					d.log.Error("pruning the store", "err", err)
+				}
+			}
+		}
+	}
+}
+
+type cronLogger struct{ l *slog.Logger }
+
+func (c cronLogger) Info(msg string, kv ...any) { c.l.Debug("cron: "+msg, kv...) }
+func (c cronLogger) Error(err error, msg string, kv ...any) {
+	c.l.Error("cron: "+msg, append(kv, "err", err)...)
+}
