@@ -164,7 +164,7 @@ func Findings(domain string, diffs []Diff) []finding.Finding {
 // Needed is the single notice for a domain without a baseline.
 func Needed(domain string) finding.Finding {
 	return finding.Finding{ID: BaselineNeeded, Severity: finding.Info, Domain: domain,
-		Message: fmt.Sprintf("%s has no approved baseline: changes cannot be detected until someone approves its current state (nsguard baseline approve %s --reason \"initial\")", domain, domain),
+		Message:  fmt.Sprintf("%s has no approved baseline: changes cannot be detected until someone approves its current state (nsguard baseline approve %s --reason \"initial\")", domain, domain),
 		Evidence: []finding.Evidence{{Query: "baseline", Answer: "none approved"}}}
 }
 
