@@ -33,7 +33,7 @@ const (
 func init() {
 	finding.Register(
 		finding.Check{ID: DelegationMissing, Class: "delegation", Default: finding.Critical,
-			Title: "the parent zone does not delegate the domain", Zonemaster: "Basic01, Delegation01"},
+			Title: "the parent zone does not delegate the domain", Zonemaster: "Basic01"},
 		finding.Check{ID: ParentServersDisagree, Class: "delegation", Default: finding.Warning,
 			Title: "parent servers hand out different delegations", Zonemaster: "none (Zonemaster asks one parent answer set; nsguard compares every parent server)"},
 		finding.Check{ID: NSCountLow, Class: "delegation", Default: finding.Warning,
@@ -43,11 +43,11 @@ func init() {
 		finding.Check{ID: NSSingleProvider, Class: "delegation", Default: finding.Warning,
 			Title: "all name servers under one registrable domain", Zonemaster: "Connectivity03 (AS diversity; nsguard judges by registrable domain)"},
 		finding.Check{ID: GlueMissing, Class: "delegation", Default: finding.Critical,
-			Title: "in-bailiwick name server without glue", Zonemaster: "Consistency05 (IN_BAILIWICK_ADDR_MISMATCH family: glue vs authoritative data)"},
+			Title: "in-bailiwick name server without glue", Zonemaster: "Consistency05"},
 		finding.Check{ID: GlueMismatch, Class: "delegation", Default: finding.Warning,
 			Title: "parent glue differs from the child's addresses", Zonemaster: "Consistency05"},
 		finding.Check{ID: NSNotAsDeclared, Class: "delegation", Default: finding.Critical,
-			Title: "the delegation is not the declared name server set", Zonemaster: "none (nsguard policy; compare Basic02 with the undelegated test)"},
+			Title: "the delegation is not the declared name server set", Zonemaster: "none (nsguard policy)"},
 		finding.Check{ID: DSNotAsDeclared, Class: "delegation", Default: finding.Critical,
 			Title: "the parent's DS set is not the declared one", Zonemaster: "none (nsguard policy)"},
 

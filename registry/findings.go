@@ -27,17 +27,17 @@ func init() {
 	const class = "registration"
 	finding.Register(
 		finding.Check{ID: IDRegistrarNotApproved, Class: class, Default: finding.Critical,
-			Title: "The sponsoring registrar is not an approved registrar"},
+			Title: "the sponsoring registrar is not an approved registrar", Zonemaster: "none"},
 		finding.Check{ID: IDLockMissing, Class: class, Default: finding.Critical,
-			Title: "A lock status the domain's tier requires is not set"},
+			Title: "a lock status the domain's tier requires is not set", Zonemaster: "none"},
 		finding.Check{ID: IDExpirySoon, Class: class, Default: finding.Warning,
-			Title: "The registration expires inside the policy horizon"},
+			Title: "the registration expires inside the policy horizon", Zonemaster: "none"},
 		finding.Check{ID: IDStatusHold, Class: class, Default: finding.Critical,
-			Title: "The domain is on hold, inactive or being deleted"},
+			Title: "the domain is on hold, inactive or being deleted", Zonemaster: "none"},
 		finding.Check{ID: IDRegistryNSMismatch, Class: class, Default: finding.Warning,
-			Title: "The registry's name servers differ from the DNS delegation"},
+			Title: "the registry's name servers differ from the DNS delegation", Zonemaster: "none"},
 		finding.Check{ID: IDRegistrationUnavailable, Class: class, Default: finding.Warning,
-			Title: "Registration data could not be read"},
+			Title: "registration data could not be read", Zonemaster: "none"},
 	)
 }
 
