@@ -74,13 +74,21 @@ type CycleOptions struct {
 	TrustedNS func(domain string) []string
 	// Progress is called after each domain (for progress bars).
 	Progress func(done, total int)
+	// OnResult, when set, receives each domain's result as soon as it is
+	// done (from several goroutines at once) and Check keeps none: a daemon
+	// cycle over ten thousand domains then never holds them all.
+	OnResult func(Result)
 }
 
 // Check runs one cycle over domains, at most resolver.max_concurrent_domains
-// at a time, sharing one cache. Results come back in the order given.
+// at a time, sharing one cache. Results come back in the order given (or
+// one by one through opts.OnResult, and then Check returns nil).
 func (m *Monitor) Check(ctx context.Context, domains []config.Domain, opts CycleOptions) []Result {
 	cycle := m.res.NewCycle()
-	results := make([]Result, len(domains))
+	var results []Result
+	if opts.OnResult == nil {
+		results = make([]Result, len(domains))
+	}
 	sem := make(chan struct{}, max(1, m.cfg.Resolver.MaxConcurrentDomains))
 	var wg sync.WaitGroup
 	var done atomic.Int64
@@ -90,7 +98,12 @@ func (m *Monitor) Check(ctx context.Context, domains []config.Domain, opts Cycle
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = m.checkDomain(ctx, cycle, d, opts)
+			r := m.checkDomain(ctx, cycle, d, opts)
+			if opts.OnResult != nil {
+				opts.OnResult(r)
+			} else {
+				results[i] = r
+			}
 			if opts.Progress != nil {
 				opts.Progress(int(done.Add(1)), len(domains))
 			}

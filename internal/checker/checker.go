@@ -98,6 +98,9 @@ type RunOptions struct {
 	// Fresh bypasses the registration cache (baseline approval must see
 	// the registry as it is now).
 	Fresh bool
+	// OnResult, for a DNS-only run, receives each domain's result as soon
+	// as it is done (concurrently) and Run returns nil: nothing is held.
+	OnResult func(Result)
 }
 
 func (o RunOptions) has(class string) bool {
@@ -134,6 +137,19 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 		if opts.Progress != nil {
 			opts.Progress(int(done.Add(1)), total)
 		}
+	}
+	if opts.OnResult != nil && opts.has(DNS) && !opts.has(Registration) {
+		byName := make(map[string]config.Domain, len(domains))
+		for _, d := range domains {
+			byName[d.Name] = d
+		}
+		c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Progress: func(int, int) { tick() },
+			OnResult: func(r monitor.Result) {
+				res := Result{Domain: byName[r.Domain], DNS: r.Observation, DNSErr: r.Err, Findings: r.Findings}
+				finding.Sort(res.Findings)
+				opts.OnResult(res)
+			}})
+		return nil
 	}
 	if opts.has(DNS) {
 		dns := c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Progress: func(int, int) { tick() }})

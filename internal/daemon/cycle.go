@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/nsguard/nsguard/audit"
@@ -77,38 +78,43 @@ func (d *Daemon) dnsCycle(ctx context.Context) {
 	}
 }
 
-// dnsRound checks domains once and records them; it returns each domain's
-// finding counts (by ID and severity) and how many could not be checked.
+// dnsRound checks domains once and records each as soon as it is done; it
+// returns each domain's finding counts (by ID and severity) and how many
+// could not be checked.
 func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []config.Domain, bases map[string]*baseline.State, at time.Time) (map[string]map[[2]string]int, int) {
 	sent := ck.Monitor.Resolver().Sent()
-	results := ck.Run(ctx, domains, checker.RunOptions{
-		Classes:   []string{checker.DNS},
-		TrustedNS: func(domain string) []string { return bases[domain].TrustedNS() },
-	})
-	d.m.queries.Add(float64(ck.Monitor.Resolver().Sent() - sent))
+	var mu sync.Mutex
 	failed := 0
 	counts := map[string]map[[2]string]int{}
-	for _, r := range results {
-		fs := r.Findings
-		if r.DNSErr == nil {
-			if b := bases[r.Domain.Name]; b != nil {
-				diffs := baseline.DiffDNS(r.Domain, b.DNS, baseline.FromObservation(r.DNS))
-				fs = append(fs, baseline.Findings(r.Domain.Name, diffs)...)
-			} else {
-				fs = append(fs, baseline.Needed(r.Domain.Name))
+	ck.Run(ctx, domains, checker.RunOptions{
+		Classes:   []string{checker.DNS},
+		TrustedNS: func(domain string) []string { return bases[domain].TrustedNS() },
+		OnResult: func(r checker.Result) {
+			fs := r.Findings
+			if r.DNSErr == nil {
+				if b := bases[r.Domain.Name]; b != nil {
+					diffs := baseline.DiffDNS(r.Domain, b.DNS, baseline.FromObservation(r.DNS))
+					fs = append(fs, baseline.Findings(r.Domain.Name, diffs)...)
+				} else {
+					fs = append(fs, baseline.Needed(r.Domain.Name))
+				}
 			}
-		}
-		fs = finding.Merge(fs)
-		if !d.record(ctx, checker.DNS, r, fs, at) {
-			failed++
-			continue
-		}
-		c := map[[2]string]int{}
-		for _, f := range fs {
-			c[[2]string{f.ID, f.Severity.String()}]++
-		}
-		counts[r.Domain.Name] = c
-	}
+			fs = finding.Merge(fs)
+			ok := d.record(ctx, checker.DNS, r, fs, at)
+			c := map[[2]string]int{}
+			for _, f := range fs {
+				c[[2]string{f.ID, f.Severity.String()}]++
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !ok {
+				failed++
+				return
+			}
+			counts[r.Domain.Name] = c
+		},
+	})
+	d.m.queries.Add(float64(ck.Monitor.Resolver().Sent() - sent))
 	return counts, failed
 }
 
@@ -122,7 +128,7 @@ func (d *Daemon) unconfirmed(ctx context.Context, cfg *config.Config) []config.D
 			continue
 		}
 		for _, s := range states {
-			if s.Class == checker.DNS && s.Streak < cfg.Alerts.Confirmations && finding.Severity(parseSeverity(s.Severity)) >= finding.Warning {
+			if s.Class == checker.DNS && s.Streak < cfg.Alerts.Confirmations && parseSeverity(s.Severity) >= finding.Warning {
 				out = append(out, dom)
 				break
 			}
