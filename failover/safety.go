@@ -1,0 +1,250 @@
+package failover
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/nsguard/nsguard/audit"
+	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/internal/checker"
+	"github.com/nsguard/nsguard/monitor"
+	"github.com/nsguard/nsguard/registry"
+)
+
+// Safety rules, Route 53 ARC style: evaluated fresh before every run (and
+// shown by every plan); a refusing rule stops the run unless --force, which
+// the plan, the log and the Slack thread then name.
+//
+//   - backup-healthy: the backup has no critical finding in a fresh check
+//     (DNS and registration).
+//   - backup-independent: the backup shares nothing with the primary in
+//     the dimensions the primary is failing in. A hijack or a suspension
+//     points at the registrar, the registry (TLD) or, for a hold, the
+//     registrant; failing name servers or DNSSEC at the DNS provider and
+//     its network. A primary with no critical finding fails at nothing,
+//     so any backup passes (a drill, or a failure nsguard cannot see).
+//   - primary-healthy (rollbacks): the primary, which traffic goes back
+//     to, has no critical finding.
+//
+// One run per playbook at a time is the lock's rule (lock.go).
+
+// Rule statuses.
+const (
+	SafetyPass = "pass"
+	// SafetyWarn: could not be judged fully; does not refuse.
+	SafetyWarn       = "warn"
+	SafetyRefuse     = "refuse"
+	SafetyOverridden = "overridden"
+)
+
+// Rule names.
+const (
+	RuleBackupHealthy     = "backup-healthy"
+	RuleBackupIndependent = "backup-independent"
+	RulePrimaryHealthy    = "primary-healthy"
+	RuleChecks            = "checks"
+)
+
+// SafetyRule is one rule's verdict.
+type SafetyRule struct {
+	Rule   string `json:"rule"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// applySafety evaluates the rules into p; force turns refusals into
+// overrides.
+func (e *Engine) applySafety(ctx context.Context, p *Plan, pb config.Playbook, force bool) {
+	p.Safety = e.safety(ctx, pb, p.Mode)
+	p.Force = force
+	if !force {
+		return
+	}
+	for i := range p.Safety {
+		if p.Safety[i].Status == SafetyRefuse {
+			p.Safety[i].Status = SafetyOverridden
+		}
+	}
+}
+
+func (e *Engine) safety(ctx context.Context, pb config.Playbook, mode string) []SafetyRule {
+	if e.check == nil {
+		return []SafetyRule{{Rule: RuleChecks, Status: SafetyRefuse, Detail: "no checker configured: the safety rules cannot be evaluated"}}
+	}
+	primary, ok := e.cfg.Domain(pb.Primary)
+	if !ok {
+		primary = config.Domain{Name: pb.Primary, Tier: 0, WatchSeverity: "warning"}
+	}
+	sel, err := checker.Select(e.cfg, []string{pb.Backup})
+	if err != nil || len(sel) != 1 {
+		return []SafetyRule{{Rule: RuleChecks, Status: SafetyRefuse, Detail: fmt.Sprintf("backup %q: %v", pb.Backup, err)}}
+	}
+	backup := sel[0]
+	res := e.check.Run(ctx, []config.Domain{primary, backup}, checker.RunOptions{})
+	if len(res) != 2 {
+		return []SafetyRule{{Rule: RuleChecks, Status: SafetyRefuse, Detail: "the fresh check returned no result"}}
+	}
+	if ctx.Err() != nil {
+		return []SafetyRule{{Rule: RuleChecks, Status: SafetyRefuse, Detail: "the fresh check was interrupted: " + ctx.Err().Error()}}
+	}
+	if mode == ModeRollback {
+		st, detail := health(res[0])
+		return []SafetyRule{{Rule: RulePrimaryHealthy, Status: st, Detail: primary.Name + ", where traffic goes back to, " + detail}}
+	}
+	st, detail := health(res[1])
+	rules := []SafetyRule{{Rule: RuleBackupHealthy, Status: st, Detail: backup.Name + " " + detail}}
+	return append(rules, e.independence(primary, backup, res[0], res[1]))
+}
+
+// health judges one domain's fresh check.
+func health(r checker.Result) (string, string) {
+	if r.DNSErr != nil {
+		return SafetyRefuse, "could not be checked: " + r.DNSErr.Error()
+	}
+	var crit []string
+	warnings := 0
+	for _, f := range r.Findings {
+		switch f.Severity {
+		case finding.Critical:
+			s := f.ID
+			if f.Subject != "" {
+				s += " (" + f.Subject + ")"
+			}
+			if !slices.Contains(crit, s) {
+				crit = append(crit, s)
+			}
+		case finding.Warning:
+			warnings++
+		}
+	}
+	if len(crit) > 0 {
+		return SafetyRefuse, "has critical findings in a fresh check: " + strings.Join(crit, ", ")
+	}
+	return SafetyPass, fmt.Sprintf("has no critical finding in a fresh check (%d warnings)", warnings)
+}
+
+// failureDims says which independence dimensions a critical finding
+// points at: what the backup must not share.
+var failureDims = map[string][]string{
+	monitor.DelegationMissing:       {audit.DimRegistrar, audit.DimTLD, audit.DimRegistrant},
+	monitor.NSNotAsDeclared:         {audit.DimRegistrar, audit.DimTLD},
+	monitor.DSNotAsDeclared:         {audit.DimRegistrar, audit.DimTLD},
+	monitor.ParentServersDisagree:   {audit.DimTLD},
+	monitor.GlueMissing:             {audit.DimRegistrar, audit.DimTLD},
+	monitor.GlueMismatch:            {audit.DimRegistrar, audit.DimTLD},
+	registry.IDStatusHold:           {audit.DimRegistrar, audit.DimTLD, audit.DimRegistrant},
+	registry.IDRegistrarNotApproved: {audit.DimRegistrar},
+	registry.IDLockMissing:          {audit.DimRegistrar},
+	registry.IDExpirySoon:           {audit.DimRegistrar},
+	registry.IDRegistryNSMismatch:   {audit.DimRegistrar, audit.DimTLD},
+}
+
+// classDims covers the checks not named above by their class.
+var classDims = map[string][]string{
+	"nameserver": {audit.DimNSProvider, audit.DimNSNetwork},
+	"dnssec":     {audit.DimNSProvider},
+	"records":    {audit.DimNSProvider},
+}
+
+var dimWords = map[string]string{
+	audit.DimRegistrar:  "registrar",
+	audit.DimNSProvider: "DNS provider",
+	audit.DimNSNetwork:  "name server network",
+	audit.DimTLD:        "TLD registry",
+	audit.DimRegistrant: "registrant",
+}
+
+// failing maps each dimension the primary is failing in to the finding
+// IDs that say so.
+func failing(r checker.Result) map[string][]string {
+	out := map[string][]string{}
+	add := func(dims []string, id string) {
+		for _, d := range dims {
+			if !slices.Contains(out[d], id) {
+				out[d] = append(out[d], id)
+			}
+		}
+	}
+	if r.DNSErr != nil {
+		add(classDims["nameserver"], "DNS not checkable")
+	}
+	for _, f := range r.Findings {
+		if f.Severity != finding.Critical {
+			continue
+		}
+		if dims, ok := failureDims[f.ID]; ok {
+			add(dims, f.ID)
+		} else if c, ok := finding.Lookup(f.ID); ok {
+			add(classDims[c.Class], f.ID)
+		}
+	}
+	return out
+}
+
+func (e *Engine) independence(primary, backup config.Domain, pr, br checker.Result) SafetyRule {
+	rule := SafetyRule{Rule: RuleBackupIndependent}
+	fails := failing(pr)
+	// The audit's independence matrix for this one pair.
+	mini := *e.cfg
+	p := primary
+	p.Backups = []string{backup.Name}
+	mini.Domains = []config.Domain{p}
+	rep := audit.Analyze(&mini, []audit.Input{
+		{Domain: p, DNS: pr.DNS, DNSFindings: pr.Findings, DNSErr: pr.DNSErr, Registration: pr.Registration},
+		{Domain: backup, DNS: br.DNS, DNSFindings: br.Findings, DNSErr: br.DNSErr, Registration: br.Registration},
+	}, e.now())
+	var row audit.BackupCheck
+	for _, b := range rep.Backups {
+		if b.Backup == config.CanonicalName(backup.Name) {
+			row = b
+		}
+	}
+	if len(fails) == 0 {
+		rule.Status = SafetyPass
+		rule.Detail = primary.Name + " has no critical finding: it fails at nothing the backup could share"
+		var shared []string
+		for _, c := range row.Cells {
+			if c.Status == audit.CellShared {
+				shared = append(shared, dimWords[c.Dimension]+" ("+c.Shared+")")
+			}
+		}
+		if len(shared) > 0 {
+			rule.Detail += "; note they share the " + strings.Join(shared, ", the ")
+		}
+		return rule
+	}
+	var refuse, unknown, fine []string
+	dims := make([]string, 0, len(fails))
+	for d := range fails {
+		dims = append(dims, d)
+	}
+	sort.Slice(dims, func(i, j int) bool {
+		return slices.Index(audit.Dimensions, dims[i]) < slices.Index(audit.Dimensions, dims[j])
+	})
+	for _, d := range dims {
+		why := strings.Join(fails[d], ", ")
+		c := row.Cell(d)
+		switch c.Status {
+		case audit.CellShared:
+			refuse = append(refuse, fmt.Sprintf("%s fails at its %s (%s) and %s shares it (%s)", primary.Name, dimWords[d], why, backup.Name, c.Shared))
+		case audit.CellIndependent:
+			fine = append(fine, fmt.Sprintf("%s (%s vs %s)", dimWords[d], c.Primary, c.Backup))
+		default:
+			unknown = append(unknown, fmt.Sprintf("could not compare the %s the primary fails at (%s)", dimWords[d], why))
+		}
+	}
+	switch {
+	case len(refuse) > 0:
+		rule.Status, rule.Detail = SafetyRefuse, strings.Join(refuse, "; ")
+	case len(unknown) > 0:
+		rule.Status, rule.Detail = SafetyWarn, strings.Join(unknown, "; ")
+	default:
+		rule.Status = SafetyPass
+		rule.Detail = backup.Name + " is independent of what fails on " + primary.Name + ": " + strings.Join(fine, ", ")
+	}
+	return rule
+}
