@@ -20,7 +20,7 @@ func snapshot(t *testing.T, ck *checker.Checker, d config.Domain) *baseline.Stat
 	if r.Err() != nil {
 		t.Fatalf("check %s: %v", d.Name, r.Err())
 	}
-	return &baseline.State{Domain: d.Name, DNS: baseline.FromObservation(r.DNS), Registration: baseline.FromRecord(r.Registration)}
+	return baseline.StateOf(r)
 }
 
 func TestDiffAgainstTheLab(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/store"
 )
 
@@ -29,4 +30,9 @@ func Load(ctx context.Context, q store.Queries, domain string) (*State, store.Ba
 		return nil, b, fmt.Errorf("decode baseline %d of %s: %w", b.Version, domain, err)
 	}
 	return s, b, nil
+}
+
+// StateOf is the approvable state of a check result.
+func StateOf(r checker.Result) *State {
+	return &State{Domain: r.Domain.Name, DNS: FromObservation(r.DNS), Registration: FromRecord(r.Registration)}
 }

@@ -25,6 +25,12 @@ type scenario struct {
 var scenarios = []scenario{
 	{"hijack", func(ctx context.Context, l *dnslab.Lab) error { return l.Hijack(ctx, "shop-example.com") },
 		"shop-example.com", []string{"NS_NOT_AS_DECLARED", "NS_SINGLE_PROVIDER", "RESOLVER_ANSWER_DIVERGES"}, finding.Critical},
+	{"hijack undone", func(ctx context.Context, l *dnslab.Lab) error {
+		if err := l.Hijack(ctx, "shop-example.com"); err != nil {
+			return err
+		}
+		return l.Restore(ctx, "shop-example.com")
+	}, "shop-example.com", nil, finding.OK},
 	{"suspended", func(ctx context.Context, l *dnslab.Lab) error { return l.Suspend(ctx, "shop-backup.net") },
 		"shop-backup.net", []string{"DELEGATION_MISSING"}, finding.Critical},
 	{"lame server", func(ctx context.Context, l *dnslab.Lab) error {

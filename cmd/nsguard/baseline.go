@@ -64,10 +64,6 @@ func (g *globals) checkNow(cmd *cobra.Command, cfg *config.Config, domains []con
 	return ck.Run(cmd.Context(), domains, checker.RunOptions{Fresh: true, Progress: bar.update}), nil
 }
 
-func stateOf(r checker.Result) *baseline.State {
-	return &baseline.State{Domain: r.Domain.Name, DNS: baseline.FromObservation(r.DNS), Registration: baseline.FromRecord(r.Registration)}
-}
-
 func diffsOf(d config.Domain, approved, now *baseline.State) []baseline.Diff {
 	return append(baseline.DiffDNS(d, approved.DNS, now.DNS), baseline.DiffRegistration(approved.Registration, now.Registration)...)
 }
@@ -126,7 +122,7 @@ planned changes, not incidents.`,
 						r.Domain.Name, strings.Join(finding.IDs(r.Findings), ", "))
 					continue
 				}
-				now := stateOf(r)
+				now := baseline.StateOf(r)
 				if prev, _, err := baseline.Load(cmd.Context(), st, r.Domain.Name); err == nil {
 					for _, d := range diffsOf(r.Domain, prev, now) {
 						fmt.Fprintf(g.stdout, "  %s\n", d)
@@ -292,7 +288,7 @@ could not be checked or has no baseline.`,
 					dd.Error, unknown = r.Err().Error(), true
 				default:
 					dd.Version = b.Version
-					dd.Diffs = append(dd.Diffs, diffsOf(r.Domain, prev, stateOf(r))...)
+					dd.Diffs = append(dd.Diffs, diffsOf(r.Domain, prev, baseline.StateOf(r))...)
 					for _, d := range dd.Diffs {
 						if !d.Expected && d.Severity > worst {
 							worst = d.Severity

@@ -235,7 +235,9 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"healthy lab", "attacker", "Caught: shop-example.com is CRITICAL with NS_NOT_AS_DECLARED"} {
+	for _, want := range []string{"healthy lab", "approved as version 1", "attacker", "┌─ Slack #dns-oncall", "NS_NOT_AS_DECLARED",
+		"Plan checksum:", "PASS       backup-independent", "run 1 done and verified", "public resolver now answers api.shop-switch.com CNAME api.shop-backup.net.",
+		"Resolved · shop-example.com", "Done: hijack → Slack page → failover to shop-backup.net → verified → resolved"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nsguard/nsguard/internal/demo"
@@ -8,19 +10,19 @@ import (
 
 func init() {
 	commands = append(commands, func(g *globals) *cobra.Command {
-		var victim string
+		var interval time.Duration
 		cmd := &cobra.Command{
 			Use:   "demo",
-			Short: "Play the story on an in-process simulated Internet (no network, no root): healthy, hijack, caught",
+			Short: "The whole story on an in-process simulated Internet (no network, no root): hijack, page, failover, verified, resolved",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				if err := demo.Run(cmd.Context(), demo.Options{Out: g.stdout, Colour: g.isTTY, Victim: victim}); err != nil {
+				if err := demo.Run(cmd.Context(), demo.Options{Out: g.stdout, Colour: g.isTTY, Interval: interval}); err != nil {
 					return withCode(exitWarning, err)
 				}
 				return nil
 			},
 		}
-		cmd.Flags().StringVar(&victim, "victim", "shop-example.com", "the lab domain the attacker hijacks")
+		cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "the daemon's delegation check interval in the demo")
 		return cmd
 	})
 }

@@ -105,8 +105,7 @@ func (r *rig) approveAll() {
 	}
 	defer st.Close()
 	for _, res := range ck.Run(ctx, r.cfg.Domains, checker.RunOptions{Fresh: true}) {
-		s := &baseline.State{Domain: res.Domain.Name, DNS: baseline.FromObservation(res.DNS), Registration: baseline.FromRecord(res.Registration)}
-		if _, err := baseline.Save(ctx, st, s, "test", "initial", time.Now()); err != nil {
+		if _, err := baseline.Save(ctx, st, baseline.StateOf(res), "test", "initial", time.Now()); err != nil {
 			r.t.Fatal(err)
 		}
 	}

@@ -58,6 +58,36 @@ func (l *Lab) Hijack(ctx context.Context, domain string) error {
 	})
 }
 
+// Restore undoes Hijack for domain alone: the registry's delegation (NS
+// and DS) and the real zone come back; the rest of the lab stays as it is.
+func (l *Lab) Restore(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		domain = dns.CanonicalName(domain)
+		parentName := w.ParentOf(domain)
+		parent, orig := w.Zone(parentName), l.pristine.Zone(parentName)
+		if parent == nil || orig == nil {
+			return fmt.Errorf("dnslab: no parent zone for %s", domain)
+		}
+		parent.Remove(domain, dns.TypeNS)
+		parent.Remove(domain, dns.TypeDS)
+		for _, t := range []uint16{dns.TypeNS, dns.TypeDS} {
+			for _, rr := range orig.RRset(domain, t) {
+				parent.AddRR(dns.Copy(rr))
+			}
+		}
+		resignIfSigned(parent, w)
+		w.Zones[domain] = l.pristine.Zone(domain).Clone()
+		for _, h := range w.Hosts {
+			if h.Role == "attacker" {
+				h.Zones = remove(h.Zones, domain)
+			} else {
+				delete(h.Override, domain)
+			}
+		}
+		return nil
+	})
+}
+
 // Suspend removes domain's delegation from its TLD (a registry suspension,
 // serverHold, or a deletion).
 func (l *Lab) Suspend(ctx context.Context, domain string) error {

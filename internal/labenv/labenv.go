@@ -116,7 +116,7 @@ func (e *Env) ConfigYAML(extra string) string {
 	fmt.Fprintf(&b, "registry:\n  rdap_bootstrap: %q\n  iana_whois: %q\n  timeout: 2s\n  max_qps_per_server: 1000\n",
 		e.Reg.BootstrapURL(), e.Reg.IANAWhoisAddr())
 	b.WriteString(`policy:
-  approved_registrars: ["MarkMonitor Inc."]
+  approved_registrars: ["MarkMonitor Inc.", "CSC Corporate Domains, Inc."]
   required_locks:
     tier0: [serverTransferProhibited, serverUpdateProhibited, serverDeleteProhibited, clientTransferProhibited]
     tier1: [clientTransferProhibited]
