@@ -126,22 +126,8 @@ func (c *domainCheck) probe(ctx context.Context, name string, a netip.Addr) Serv
 
 // nsProbe classifies a server's answer to the apex NS question.
 func (c *domainCheck) nsProbe(r *resolver.Response) Probe {
-	p := Probe{RTTMS: ms(r.RTT)}
-	if r.Err != nil {
-		p.Status, p.Detail = ProbeUnreachable, probeError(r.Err)
-		return p
-	}
-	m := r.Msg
-	p.AA, p.Rcode = m.Authoritative, dns.RcodeToString[m.Rcode]
-	switch {
-	case m.Rcode != dns.RcodeSuccess:
-		p.Status, p.Detail = ProbeLame, "answered "+dns.RcodeToString[m.Rcode]+" for the zone apex"
-		return p
-	case !m.Authoritative:
-		p.Status, p.Detail = ProbeLame, "not authoritative"
-		if isUpwardReferral(m, c.name) {
-			p.Detail = "upward referral"
-		}
+	p, m := c.authoritative(r)
+	if p.Status != "" {
 		return p
 	}
 	for _, rr := range m.Answer {
@@ -160,22 +146,8 @@ func (c *domainCheck) nsProbe(r *resolver.Response) Probe {
 
 // soaProbe classifies a server's answer to the apex SOA question.
 func (c *domainCheck) soaProbe(r *resolver.Response) Probe {
-	p := Probe{RTTMS: ms(r.RTT)}
-	if r.Err != nil {
-		p.Status, p.Detail = ProbeUnreachable, probeError(r.Err)
-		return p
-	}
-	m := r.Msg
-	p.AA, p.Rcode = m.Authoritative, dns.RcodeToString[m.Rcode]
-	switch {
-	case m.Rcode != dns.RcodeSuccess:
-		p.Status, p.Detail = ProbeLame, "answered "+dns.RcodeToString[m.Rcode]+" for the zone apex"
-		return p
-	case !m.Authoritative:
-		p.Status, p.Detail = ProbeLame, "not authoritative"
-		if isUpwardReferral(m, c.name) {
-			p.Detail = "upward referral"
-		}
+	p, m := c.authoritative(r)
+	if p.Status != "" {
 		return p
 	}
 	for _, rr := range m.Answer {
@@ -186,6 +158,29 @@ func (c *domainCheck) soaProbe(r *resolver.Response) Probe {
 	}
 	p.Status, p.Detail = ProbeLame, "authoritative answer without the zone's SOA"
 	return p
+}
+
+// authoritative sorts out the answers that cannot be about the zone: no
+// answer (unreachable), an error rcode or no AA bit (lame). A Probe with no
+// Status and the message means "authoritative NOERROR: look inside".
+func (c *domainCheck) authoritative(r *resolver.Response) (Probe, *dns.Msg) {
+	p := Probe{RTTMS: ms(r.RTT)}
+	if r.Err != nil {
+		p.Status, p.Detail = ProbeUnreachable, probeError(r.Err)
+		return p, nil
+	}
+	m := r.Msg
+	p.AA, p.Rcode = m.Authoritative, dns.RcodeToString[m.Rcode]
+	switch {
+	case m.Rcode != dns.RcodeSuccess:
+		p.Status, p.Detail = ProbeLame, "answered "+dns.RcodeToString[m.Rcode]+" for the zone apex"
+	case !m.Authoritative:
+		p.Status, p.Detail = ProbeLame, "not authoritative"
+		if isUpwardReferral(m, c.name) {
+			p.Detail = "upward referral"
+		}
+	}
+	return p, m
 }
 
 // isUpwardReferral reports a referral to the root or another ancestor: the

@@ -52,16 +52,31 @@ func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config) (*store.SQLi
 	return st, nil
 }
 
-// checkNow runs both check classes afresh (the registration cache too).
-func (g *globals) checkNow(cmd *cobra.Command, cfg *config.Config, domains []config.Domain) ([]checker.Result, error) {
+// checkWithStore loads the config, opens its store and checks the named
+// domains (all of them when none is named) afresh, registration cache
+// included: what baseline approve and diff both start from.
+func (g *globals) checkWithStore(cmd *cobra.Command, args []string) (*store.SQLite, []checker.Result, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	domains, err := checker.Select(cfg, args)
+	if err != nil {
+		return nil, nil, withCode(exitUsage, err)
+	}
+	st, err := g.openStore(cmd, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	ck, err := checker.New(cfg, checker.Options{Logger: g.logger(!g.isTTY)})
 	if err != nil {
-		return nil, withCode(exitUsage, err)
+		st.Close()
+		return nil, nil, withCode(exitUsage, err)
 	}
 	defer ck.Close()
 	bar := newProgress(g.stderr, "checking")
 	defer bar.done()
-	return ck.Run(cmd.Context(), domains, checker.RunOptions{Fresh: true, Progress: bar.update}), nil
+	return st, ck.Run(cmd.Context(), domains, checker.RunOptions{Fresh: true, Progress: bar.update}), nil
 }
 
 func diffsOf(d config.Domain, approved, now *baseline.State) []baseline.Diff {
@@ -85,23 +100,11 @@ planned changes, not incidents.`,
 			if strings.TrimSpace(reason) == "" {
 				return withCode(exitUsage, errors.New("--reason is required: say why this state is right (a change ticket)"))
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			domains, err := checker.Select(cfg, args)
-			if err != nil {
-				return withCode(exitUsage, err)
-			}
-			st, err := g.openStore(cmd, cfg)
+			st, results, err := g.checkWithStore(cmd, args)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			results, err := g.checkNow(cmd, cfg, domains)
-			if err != nil {
-				return err
-			}
 			who := operator(by)
 			refused := 0
 			for _, r := range results {
@@ -251,23 +254,11 @@ func baselineDiffCmd(g *globals) *cobra.Command {
 1 when the worst difference is a warning, 2 when one is critical, 3 when a domain
 could not be checked or has no baseline.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			domains, err := checker.Select(cfg, args)
-			if err != nil {
-				return withCode(exitUsage, err)
-			}
-			st, err := g.openStore(cmd, cfg)
+			st, results, err := g.checkWithStore(cmd, args)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			results, err := g.checkNow(cmd, cfg, domains)
-			if err != nil {
-				return err
-			}
 			type domainDiff struct {
 				Domain  string          `json:"domain"`
 				Version int             `json:"baseline_version,omitempty"`
