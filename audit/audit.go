@@ -58,7 +58,7 @@ type Input struct {
 	Registration *registry.Record
 	RegErr       error
 	// Registrant is the registrant organisation when the caller knows it;
-	// empty means "read it from Registration.Raw" (see Registrant).
+	// empty means "use Registration.Registrant" (see Registrant).
 	Registrant string
 	// Edges are the dependency edges Walk found from this domain, nil when
 	// no walk ran; WalkProblems the lookups that failed during it.

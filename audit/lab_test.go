@@ -150,8 +150,8 @@ func TestFreshGathersEveryTarget(t *testing.T) {
 			t.Errorf("%s: no registration (%v)", x.Domain.Name, x.RegErr)
 		}
 	}
-	// The registrant comes from the raw answers (the registrar's RDAP, the
-	// CNNIC WHOIS) until registry.Record carries it.
+	// The registry client reads the registrant during the lookup (the
+	// registrar's RDAP, the CNNIC WHOIS) and the record carries it.
 	for _, want := range []struct{ domain, registrant string }{
 		{"news-backup.com", "Example Media Ltd"},
 		{"shop-example.cn", "Example Shop (Shanghai) Co., Ltd."},

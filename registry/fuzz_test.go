@@ -36,7 +36,7 @@ func FuzzParseWhois(f *testing.F) {
 			return
 		}
 		rec := &Record{Domain: "x." + tld, Statuses: wd.Statuses, OtherStatuses: wd.Other, Nameservers: wd.NS,
-			RegistryExpiry: wd.Expiry, Created: wd.Created, DNSSEC: wd.DNSSEC, Raw: answer}
+			RegistryExpiry: wd.Expiry, Created: wd.Created, DNSSEC: wd.DNSSEC, Raw: answer, Registrant: wd.Registrant}
 		rec.normalise()
 		if !slices.IsSorted(rec.Statuses) || !slices.IsSorted(rec.Nameservers) || !slices.IsSorted(rec.OtherStatuses) {
 			t.Fatalf("not sorted: %+v", rec)
@@ -53,6 +53,9 @@ func FuzzParseWhois(f *testing.F) {
 			t.Fatalf("expiry not UTC: %v", rec.Expiry)
 		}
 		_ = utf8.ValidString(rec.Registrar.Name)
+		if len(rec.Registrant) > maxRegistrant || !utf8.ValidString(rec.Registrant) {
+			t.Fatalf("registrant not bounded: %d bytes, valid UTF-8 %v", len(rec.Registrant), utf8.ValidString(rec.Registrant))
+		}
 	})
 }
 
@@ -69,7 +72,10 @@ func FuzzParseRDAP(f *testing.F) {
 	}
 	f.Add([]byte(`{"objectClassName":"domain","status":["client hold",""],"events":[{"eventAction":"expiration","eventDate":"x"}],"secureDNS":{"delegationSigned":true,"dsData":[{"keyTag":1}]},"redacted":[1,{"name":2},{"name":{"type":3}}]}`))
 	f.Add([]byte(`{"objectClassName":"domain","entities":[{"roles":["registrar"],"vcardArray":["vcard",[["fn",{},"text"]]],"entities":[{"roles":["abuse"],"vcardArray":["vcard",[]]}]}],"links":[{"rel":"related","href":"::"}]}`))
+	f.Add([]byte(`{"objectClassName":"domain","entities":[{"roles":["registrant"],"vcardArray":["vcard",[["org",{},"text",[["deep"]]],["fn",{},"text",7]]],"entities":[{"roles":["registrant"]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Old disk cache entries: the raw answers, read for the registrant.
+		_ = registrantFromRaw(SourceRDAP, string(data)+"\n\n"+string(data))
 		obj, err := rdap.NewDecoder(data).Decode()
 		if err != nil {
 			return

@@ -103,23 +103,24 @@ func TestParseWhoisFormats(t *testing.T) {
 		signed     bool
 		referral   string
 		hasCreated bool
+		registrant string
 	}{
 		{file: "verisign-thin.txt", tld: "com",
 			registrar: Registrar{Name: "MarkMonitor Inc.", IANAID: "292", AbuseEmail: "abusecomplaints@markmonitor.com", AbusePhone: "+1.2086851750", URL: "http://www.markmonitor.com"},
 			statuses:  6, expiry: utc("2027-01-06T19:00:00Z"), ns: []string{"ns1.shop-example-dns.net", "ns2.shop-example-dns.org"},
-			signed: true, referral: "whois.markmonitor.com", hasCreated: true},
+			signed: true, referral: "whois.markmonitor.com", hasCreated: true}, // thin: no registrant
 		{file: "registrar-thick.txt", tld: "com",
 			registrar: Registrar{Name: "MarkMonitor Inc.", IANAID: "292", AbuseEmail: "abusecomplaints@markmonitor.com", AbusePhone: "+1.2086851750", URL: "http://www.markmonitor.com"},
 			statuses:  6, expiry: utc("2026-12-06T19:00:00Z"), ns: []string{"ns1.shop-example-dns.net", "ns2.shop-example-dns.org"},
-			signed: true, referral: "whois.markmonitor.com", hasCreated: true},
+			signed: true, referral: "whois.markmonitor.com", hasCreated: true, registrant: "Example Shop Ltd"},
 		{file: "pir.txt", tld: "org",
 			registrar: Registrar{Name: "MarkMonitor Inc.", IANAID: "292", AbuseEmail: "abusecomplaints@markmonitor.com", AbusePhone: "+1.2086851750", URL: "http://www.markmonitor.com"},
-			statuses:  6, expiry: utc("2027-01-06T19:00:00Z"), ns: []string{"ns1.example-dns.net", "ns2.example-dns.org"}, hasCreated: true},
+			statuses:  6, expiry: utc("2027-01-06T19:00:00Z"), ns: []string{"ns1.example-dns.net", "ns2.example-dns.org"}, hasCreated: true, registrant: "Example Shop Ltd"},
 		{file: "cnnic.txt", tld: "cn", registrar: Registrar{Name: "Alibaba Cloud Computing (Beijing) Co., Ltd."},
-			statuses: 6, expiry: utc("2027-01-06T19:00:00Z"), ns: []string{"ns1.example-dns.net", "ns2.example-dns.org"}, hasCreated: true},
+			statuses: 6, expiry: utc("2027-01-06T19:00:00Z"), ns: []string{"ns1.example-dns.net", "ns2.example-dns.org"}, hasCreated: true, registrant: "Example Shop Ltd"},
 		{file: "denic.txt", tld: "de", other: []string{"connect"}, ns: []string{"ns1.example-dns.net", "ns2.example-dns.org"}},
 		{file: "jprs.txt", tld: "jp", other: []string{"Active", "DomainTransferLocked", "AgentChangeLocked"},
-			expiry: utc("2027-01-06T15:00:00Z"), ns: []string{"ns1.example-dns.net", "ns2.example-dns.org"}, hasCreated: true},
+			expiry: utc("2027-01-06T15:00:00Z"), ns: []string{"ns1.example-dns.net", "ns2.example-dns.org"}, hasCreated: true, registrant: "Example Shop Ltd"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			wd, err := parseWhois(readFixture(t, "whois/"+tc.file), tc.tld)
@@ -149,6 +150,9 @@ func TestParseWhoisFormats(t *testing.T) {
 			}
 			if wd.Created.IsZero() == tc.hasCreated {
 				t.Errorf("created = %v, want set=%v", wd.Created, tc.hasCreated)
+			}
+			if wd.Registrant != tc.registrant {
+				t.Errorf("registrant = %q, want %q", wd.Registrant, tc.registrant)
 			}
 		})
 	}
@@ -247,6 +251,11 @@ func TestFromRDAP(t *testing.T) {
 	}
 	if rr.RegistrarLink != nil {
 		t.Errorf("registrar's own answer links on to %v", rr.RegistrarLink)
+	}
+	// The registry's answer has no registrant; the registrar's has the org
+	// beside a redacted (empty) fn.
+	if reg.Registrant != "" || rr.Registrant != "Example Shop Ltd" {
+		t.Errorf("registrant: registry %q, registrar %q; want \"\" and Example Shop Ltd", reg.Registrant, rr.Registrant)
 	}
 }
 

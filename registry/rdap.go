@@ -20,6 +20,7 @@ const userAgent = "nsguard-registry/1 (+https://github.com/nsguard/nsguard)"
 // rdapData is what one RDAP domain object says.
 type rdapData struct {
 	Registrar     Registrar
+	Registrant    string
 	Statuses      []string
 	Other         []string
 	Created       time.Time
@@ -50,7 +51,7 @@ func (c *Client) rdapLookup(ctx context.Context, name string, base *url.URL, rec
 	d := fromRDAP(dom)
 	rec.Source, rec.Server, rec.Query = SourceRDAP, base.String(), u
 	rec.Raw = string(raw)
-	rec.Registrar = d.Registrar
+	rec.Registrar, rec.Registrant = d.Registrar, d.Registrant
 	rec.Statuses, rec.OtherStatuses = d.Statuses, d.Other
 	rec.Created, rec.Updated, rec.RegistryExpiry = d.Created, d.Updated, d.Expiry
 	rec.Nameservers, rec.DNSSEC, rec.Redacted = d.NS, d.DNSSEC, d.Redacted
@@ -76,6 +77,10 @@ func (c *Client) rdapLookup(ctx context.Context, name string, base *url.URL, rec
 		r := fromRDAP(rdom)
 		mergeRegistrar(rec, r.Registrar, r.Expiry, r.Statuses, r.NS)
 		rec.Registrar.Server = ru
+		if r.Registrant != "" {
+			// Thin registries leave the registrant to the registrar.
+			rec.Registrant = r.Registrant
+		}
 		rec.Redacted = append(rec.Redacted, r.Redacted...)
 		rec.Raw += "\n\n" + string(rraw)
 	}
@@ -181,6 +186,7 @@ func fromRDAP(d *rdap.Domain) *rdapData {
 			break
 		}
 	}
+	out.Registrant = entityRegistrant(d.Entities, 0)
 	out.Redacted = redactedNames(d.DecodeData)
 	for _, l := range d.Links {
 		if !strings.EqualFold(l.Rel, "related") || l.Href == "" {

@@ -37,6 +37,10 @@ type Record struct {
 	Query  string `json:"query"`
 
 	Registrar Registrar `json:"registrar"`
+	// Registrant is the registrant organisation (a person's name when the
+	// registry shows no organisation), "" when redacted or not published.
+	// The audit compares it between a domain and its backup.
+	Registrant string `json:"registrant,omitempty"`
 	// Statuses are the EPP statuses (RFC 5731/3915 spelling), sorted.
 	Statuses []string `json:"statuses"`
 	// OtherStatuses are statuses with no EPP equivalent, verbatim, sorted
@@ -67,7 +71,9 @@ type Record struct {
 	Stale string `json:"stale,omitempty"`
 	// Trail lists every server asked for this record, in order.
 	Trail []Attempt `json:"trail,omitempty"`
-	// Raw is the answers as received, bounded by MaxRaw.
+	// Raw is the answers as received, bounded by MaxRaw. Only a fresh
+	// lookup carries it: the caches keep records without it (Lookup's
+	// cache hits have none), and Baseline drops it.
 	Raw string `json:"raw,omitempty"`
 }
 
@@ -147,6 +153,7 @@ func (r *Record) normalise() {
 		*t = canonicalTime(*t)
 	}
 	r.Expiry = earliest(r.RegistryExpiry, r.RegistrarExpiry)
+	r.Registrant = boundName(r.Registrant, maxRegistrant)
 	if len(r.Raw) > MaxRaw {
 		r.Raw = r.Raw[:MaxRaw] + "\n[truncated by nsguard]"
 	}

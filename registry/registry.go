@@ -120,8 +120,10 @@ func cacheTTL(cfg *config.Config) time.Duration {
 // Lookup returns the registration record of domain, from the cache when it
 // is younger than the registration period. When a fresh lookup fails but a
 // record up to 30 days old is cached, that record comes back with Stale
-// set (and a nil error); Evaluate reports it. The returned record is the
-// caller's to modify.
+// set (and a nil error); Evaluate reports it. The caches keep records
+// without their raw answers, so a record served from the cache (a hit, or
+// a stale record) has an empty Raw; a fresh lookup (Refresh, or a miss)
+// carries them. The returned record is the caller's to modify.
 func (c *Client) Lookup(ctx context.Context, domain string) (*Record, error) {
 	return c.lookup(ctx, domain, false)
 }
@@ -161,10 +163,11 @@ func (c *Client) lookup(ctx context.Context, domain string, fresh bool) (*Record
 	rec, err := c.fetch(ctx, name)
 	switch {
 	case err == nil:
+		keep := rec.cacheCopy()
 		c.mu.Lock()
-		c.records[name] = rec
+		c.records[name] = keep
 		c.mu.Unlock()
-		c.cache.save("registration", name, rec)
+		c.cache.save("registration", name, keep)
 	case ctx.Err() == nil && !errors.Is(err, ErrNotRegistered):
 		if old := c.cached(name); old != nil && c.now().Sub(old.FetchedAt) < staleLimit {
 			c.counters.stale.Add(1)
@@ -195,10 +198,16 @@ func (c *Client) cached(name string) *Record {
 	}
 	var disk Record
 	if c.cache.load("registration", name, &disk) && disk.Domain == name && !disk.FetchedAt.IsZero() {
+		if disk.Registrant == "" {
+			// Written before records carried the registrant: read it from
+			// the raw answers those files kept, before dropping them.
+			disk.Registrant = boundName(registrantFromRaw(disk.Source, disk.Raw), maxRegistrant)
+		}
+		keep := disk.cacheCopy()
 		c.mu.Lock()
-		c.records[name] = &disk
+		c.records[name] = keep
 		c.mu.Unlock()
-		return &disk
+		return keep
 	}
 	return nil
 }
@@ -258,6 +267,15 @@ func (c *Client) finish(rec *Record) *Record {
 		}
 	}
 	return rec
+}
+
+// cacheCopy is the form a record is cached in, in memory and on disk:
+// without the raw answers, which are up to MaxRaw each while the daemon
+// holds a record per domain for a whole registration period.
+func (r *Record) cacheCopy() *Record {
+	c := r.clone()
+	c.Raw = ""
+	return c
 }
 
 // clone deep-copies a record so callers cannot change the cache.

@@ -72,7 +72,7 @@ func (c *Client) whoisLookup(ctx context.Context, name, tld, server string, rec 
 	rec.Trail = append(rec.Trail, Attempt{Protocol: SourceWHOIS, Server: server, Query: name, Result: "ok"})
 	rec.Source, rec.Server, rec.Query = SourceWHOIS, server, name
 	rec.Raw = answer
-	rec.Registrar = wd.Registrar
+	rec.Registrar, rec.Registrant = wd.Registrar, wd.Registrant
 	rec.Statuses, rec.OtherStatuses = wd.Statuses, wd.Other
 	rec.Created, rec.Updated, rec.RegistryExpiry = wd.Created, wd.Updated, wd.Expiry
 	rec.Nameservers, rec.DNSSEC = wd.NS, wd.DNSSEC
@@ -92,6 +92,10 @@ func (c *Client) whoisLookup(ctx context.Context, name, tld, server string, rec 
 		if rd, err = parseWhois(answer, tld); err == nil {
 			mergeRegistrar(rec, rd.Registrar, rd.Expiry, rd.Statuses, rd.NS)
 			rec.Registrar.Server = ref
+			if rd.Registrant != "" {
+				// Thin registries (Verisign) leave the registrant to the registrar.
+				rec.Registrant = rd.Registrant
+			}
 			rec.Raw += "\n\n% registrar " + ref + "\n" + answer
 		}
 	}

@@ -22,6 +22,8 @@ type whoisData struct {
 	DNSSEC    DNSSEC
 	// Referral is the registrar WHOIS server the answer names, if any.
 	Referral string
+	// Registrant is the registrant organisation, "" when redacted or absent.
+	Registrant string
 }
 
 // field is one "Key: value" (or JPRS "[Key] value") line.
@@ -162,13 +164,32 @@ func parseWhois(answer, tld string) (wd *whoisData, err error) {
 	if len(wd.DNSSEC.DS) > 0 {
 		wd.DNSSEC.DelegationSigned = true
 	}
+	wd.Registrant = whoisRegistrant(fields)
 	wd.Expiry = whoisDate(get(expiryKeys), tld)
 	wd.Created = whoisDate(get(createdKeys), tld)
 	wd.Updated = whoisDate(get(updatedKeys), tld)
 	if ref := get(referralKey); ref != "" {
 		wd.Referral = cleanReferral(ref)
 	}
+	wd.detach()
 	return wd, nil
+}
+
+// detach copies every string read out of the answer. They are substrings
+// of it, so a cached record would otherwise keep the whole answer (up to
+// MaxAnswer) alive for a registration period after its Raw is dropped.
+// Statuses are EPP names from a table and share its strings already.
+func (wd *whoisData) detach() {
+	r := &wd.Registrar
+	for _, s := range []*string{&wd.Domain, &wd.Referral, &wd.Registrant,
+		&r.Name, &r.IANAID, &r.AbuseEmail, &r.AbusePhone, &r.URL, &r.Server} {
+		*s = strings.Clone(*s)
+	}
+	for _, list := range [][]string{wd.Other, wd.NS, wd.DNSSEC.DS} {
+		for i := range list {
+			list[i] = strings.Clone(list[i])
+		}
+	}
 }
 
 func whoisDate(s, tld string) time.Time {

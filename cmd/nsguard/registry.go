@@ -58,7 +58,8 @@ nothing could be read.`,
 				return withCode(exitUsage, err)
 			}
 			lookup := client.Lookup
-			if fresh {
+			if fresh || withRaw {
+				// Caches keep no raw answers: showing them means asking again.
 				lookup = client.Refresh
 			}
 			rec, err := lookup(cmd.Context(), args[0])
@@ -87,7 +88,7 @@ nothing could be read.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().BoolVar(&fresh, "fresh", false, "ask the registry even when a cached record is young enough")
-	cmd.Flags().BoolVar(&withRaw, "raw", false, "include the raw answers (bounded to 64 KiB)")
+	cmd.Flags().BoolVar(&withRaw, "raw", false, "include the raw answers (bounded to 64 KiB; asks the registry again)")
 	return cmd
 }
 

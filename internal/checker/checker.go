@@ -175,6 +175,9 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 					lookup = c.Registry.Refresh
 				}
 				rec, err := lookup(ctx, r.Domain.Name)
+				if rec != nil {
+					rec.Raw = "" // only `registry lookup --raw` shows it; a cycle would hold 10,000 of them
+				}
 				var delegation []string
 				if r.DNS != nil {
 					delegation = r.DNS.Parent.NS

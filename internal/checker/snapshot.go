@@ -19,8 +19,7 @@ import (
 type Snapshot struct {
 	DNS          *monitor.Observation `json:"dns,omitempty"`
 	Registration *registry.Record     `json:"registration,omitempty"`
-	// Registrant is the registrant organisation read from the raw answers
-	// before they are dropped ("" when redacted or unknown).
+	// Registrant is the registrant organisation ("" when redacted or unknown).
 	Registrant    string            `json:"registrant,omitempty"`
 	Findings      []finding.Finding `json:"findings"`
 	Error         string            `json:"error,omitempty"`
