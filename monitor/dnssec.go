@@ -85,10 +85,18 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 	}
 	c.obs.DNSSEC = sec
 
-	if len(noKeys) == len(results) && len(noKeys) > 0 {
-		c.add(DNSSECUnsignedWithDS, "", fmt.Sprintf("%s has DS at the %s zone but its servers publish no DNSKEY: validating resolvers fail the whole domain",
-			c.d.Name, zoneName(c.obs.Parent.Zone)), append(noKeys, finding.Evidence{Query: c.d.Name + " DS (parent)", Answer: strings.Join(c.obs.Parent.DS, "; ")})...)
-		return
+	if len(noKeys) > 0 {
+		// One server serving the zone unsigned is enough to fail the
+		// validating resolvers that happen to ask it.
+		what := "its servers publish no DNSKEY: validating resolvers fail the whole domain"
+		if len(noKeys) < len(results) {
+			what = fmt.Sprintf("%d of its %d servers publish no DNSKEY: validating resolvers that ask them fail the domain", len(noKeys), len(results))
+		}
+		c.add(DNSSECUnsignedWithDS, "", fmt.Sprintf("%s has DS at the %s zone but %s", c.d.Name, zoneName(c.obs.Parent.Zone), what),
+			append(noKeys, finding.Evidence{Query: c.d.Name + " DS (parent)", Answer: strings.Join(c.obs.Parent.DS, "; ")})...)
+		if len(noKeys) == len(results) {
+			return
+		}
 	}
 	if len(allKeys) > 0 && !dsMatchesAnyKey(parentDS, allKeys) {
 		c.add(DSNoMatchingDNSKEY, "", fmt.Sprintf("no DS of %s at the %s zone matches a DNSKEY the zone publishes: validating resolvers fail the whole domain",

@@ -128,6 +128,10 @@ type domainCheck struct {
 func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d config.Domain, opts CycleOptions) (res Result) {
 	start := time.Now()
 	var queries atomic.Int64
+	// A deadline per domain: whatever a hostile delegation does, one
+	// domain cannot hold the cycle (and with it every later cycle).
+	ctx, cancel := context.WithTimeout(ctx, m.domainBudget())
+	defer cancel()
 	ctx = resolver.WithScope(resolver.WithCounter(ctx, &queries), d.Name)
 	c := &domainCheck{
 		m: m, cycle: cycle, d: d, name: dns.Fqdn(d.Name), now: m.now(),
@@ -139,7 +143,8 @@ func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d conf
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			// A bug in a check must not take the daemon down with it.
+			// A bug in the check's own goroutine must not take the daemon
+			// down with it (the probes' goroutines are kept simple).
 			res = Result{Domain: d.Name, Err: fmt.Errorf("internal error checking %s: %v", d.Name, r)}
 			m.log.Error("check panicked", "domain", d.Name, "err", r)
 		}
@@ -147,6 +152,9 @@ func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d conf
 	res.Domain = d.Name
 	if err := c.run(ctx); err != nil {
 		res.Err = err
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			res.Err = fmt.Errorf("checking %s took longer than %s and was abandoned (a broken or hostile delegation?): %w", d.Name, m.domainBudget(), err)
+		}
 	}
 	c.obs.Queries = int(queries.Load())
 	c.obs.DurationMS = ms(time.Since(start))
@@ -185,6 +193,13 @@ func (c *domainCheck) add(id, subject, msg string, ev ...finding.Evidence) {
 
 func (c *domainCheck) addSev(id string, sev finding.Severity, subject, msg string, ev ...finding.Evidence) {
 	c.out = append(c.out, finding.Finding{ID: id, Severity: sev, Subject: subject, Message: msg, Evidence: ev})
+}
+
+// domainBudget is how long one domain's check may take: twenty sequential
+// query attempts' worth, and at least ten seconds.
+func (m *Monitor) domainBudget() time.Duration {
+	r := m.cfg.Resolver
+	return max(10*time.Second, 20*r.Timeout.D()*time.Duration(r.Retries+1))
 }
 
 func defaultSeverity(id string) finding.Severity {

@@ -31,6 +31,9 @@ var scenarios = []scenario{
 		}
 		return l.Restore(ctx, "shop-example.com")
 	}, "shop-example.com", nil, finding.OK},
+	{"hijack to circular glueless name servers", func(ctx context.Context, l *dnslab.Lab) error {
+		return l.HijackCircular(ctx, "shop-example.com")
+	}, "shop-example.com", []string{"NS_NAME_UNRESOLVABLE", "NS_NOT_AS_DECLARED", "RESOLVER_ANSWER_DIVERGES"}, finding.Critical},
 	{"suspended", func(ctx context.Context, l *dnslab.Lab) error { return l.Suspend(ctx, "shop-backup.net") },
 		"shop-backup.net", []string{"DELEGATION_MISSING"}, finding.Critical},
 	{"lame server", func(ctx context.Context, l *dnslab.Lab) error {
@@ -60,6 +63,9 @@ var scenarios = []scenario{
 		"pay-example.org", []string{"RRSIG_INVALID"}, finding.Critical},
 	{"unsigned with DS", func(ctx context.Context, l *dnslab.Lab) error { return l.Unsign(ctx, "pay-example.org") },
 		"pay-example.org", []string{"DNSSEC_UNSIGNED_WITH_DS"}, finding.Critical},
+	{"unsigned on one server", func(ctx context.Context, l *dnslab.Lab) error {
+		return l.UnsignOn(ctx, "pay-example.org", "ns2.provider-a.net")
+	}, "pay-example.org", []string{"DNSSEC_UNSIGNED_WITH_DS"}, finding.Critical},
 	{"server times out", func(ctx context.Context, l *dnslab.Lab) error {
 		return l.SetFault(ctx, "ns2.provider-b.org", dnslab.FaultTimeout)
 	}, "shop-example.cn", []string{"NS_UNREACHABLE"}, finding.Warning},

@@ -88,6 +88,30 @@ func (l *Lab) Restore(ctx context.Context, domain string) error {
 	})
 }
 
+// HijackCircular delegates domain to two name servers without glue whose
+// own zones are delegated to each other: no address can ever be found for
+// them. An attacker who wants the monitor stuck, not just fooled, does this.
+func (l *Lab) HijackCircular(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		domain = dns.CanonicalName(domain)
+		parent := w.Zone(w.ParentOf(domain))
+		com, net := w.Zone("com."), w.Zone("net.")
+		if parent == nil || com == nil || net == nil {
+			return fmt.Errorf("dnslab: no parent zone for %s", domain)
+		}
+		parent.Replace(domain, dns.TypeNS,
+			fmt.Sprintf("%s 172800 IN NS ns1.evil-a.net.", domain),
+			fmt.Sprintf("%s 172800 IN NS ns1.evil-b.com.", domain))
+		parent.Remove(domain, dns.TypeDS)
+		com.Replace("evil-b.com.", dns.TypeNS, "evil-b.com. 172800 IN NS ns1.evil-a.net.")
+		net.Replace("evil-a.net.", dns.TypeNS, "evil-a.net. 172800 IN NS ns1.evil-b.com.")
+		for _, z := range []*Zone{parent, com, net} {
+			resignIfSigned(z, w)
+		}
+		return nil
+	})
+}
+
 // Suspend removes domain's delegation from its TLD (a registry suspension,
 // serverHold, or a deletion).
 func (l *Lab) Suspend(ctx context.Context, domain string) error {
@@ -194,6 +218,22 @@ func (l *Lab) CorruptRRSIG(ctx context.Context, domain string) error {
 func (l *Lab) Unsign(ctx context.Context, domain string) error {
 	return l.Mutate(ctx, func(w *World) error {
 		z := w.Zone(domain)
+		z.stripSignature = true
+		z.resign()
+		return nil
+	})
+}
+
+// UnsignOn makes one server serve domain unsigned (no DNSKEY, no RRSIG)
+// while the others and the parent's DS stay as they are: a provider that
+// stopped signing, or a secondary that never did.
+func (l *Lab) UnsignOn(ctx context.Context, domain, server string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		h := w.Host(server)
+		if h == nil {
+			return fmt.Errorf("dnslab: no server %s", server)
+		}
+		z := w.override(h, domain)
 		z.stripSignature = true
 		z.resign()
 		return nil

@@ -40,6 +40,36 @@ type pendingAddrs struct {
 	done  chan struct{}
 	addrs []netip.Addr
 	err   error
+	// owner is the goroutine (chain of nested lookups) computing it.
+	owner *waiter
+}
+
+// waiter is one chain of nested lookups; waitingOn (guarded by Cycle.mu)
+// is the name whose lookup, owned by another chain, it is waiting for: the
+// edges of the wait-for graph circular() walks.
+type waiter struct{ waitingOn string }
+
+type waiterKey struct{}
+
+// circular reports whether waiting on name's lookup would close a circle:
+// its owner waits (directly or through others) on a lookup in chain.
+// Called with c.mu held.
+func (c *Cycle) circular(name string, chain []string) bool {
+	in := map[string]bool{}
+	for _, n := range chain {
+		in[n] = true
+	}
+	for n, steps := name, 0; n != "" && steps < 64; steps++ {
+		if in[n] {
+			return true
+		}
+		e, ok := c.addrs[n]
+		if !ok || e.owner == nil {
+			return false
+		}
+		n = e.owner.waitingOn
+	}
+	return false
 }
 
 // Delegation is a zone cut: a zone and the name servers it is delegated to,
@@ -106,6 +136,11 @@ func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *R
 	answers[k] = p
 	mu.Unlock()
 	p.resp = c.r.Exchange(ctx, server, q)
+	if ctx.Err() != nil {
+		mu.Lock()
+		delete(answers, k) // cut short by this caller's deadline: not an answer
+		mu.Unlock()
+	}
 	close(p.done)
 	return p.resp
 }
@@ -145,9 +180,28 @@ func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, err
 		}
 	}
 	ctx = context.WithValue(ctx, chainKey{}, append(append([]string(nil), chain...), name))
+	me, _ := ctx.Value(waiterKey{}).(*waiter)
+	if me == nil {
+		me = &waiter{}
+		ctx = context.WithValue(ctx, waiterKey{}, me)
+	}
 	c.mu.Lock()
 	if p, ok := c.addrs[name]; ok {
+		// Another goroutine owns this lookup. Two name servers without glue
+		// that live in each other's zones would make two owners wait on each
+		// other for ever (an attacker can set that up on purpose): follow
+		// what the owner waits on, and refuse to close a circle.
+		if c.circular(name, chain) {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%s: %w (circular glueless delegation)", strings.TrimSuffix(name, "."), ErrNoAddress)
+		}
+		me.waitingOn = name
 		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			me.waitingOn = ""
+			c.mu.Unlock()
+		}()
 		select {
 		case <-p.done:
 			return p.addrs, p.err
@@ -155,10 +209,19 @@ func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, err
 			return nil, ctx.Err()
 		}
 	}
-	p := &pendingAddrs{done: make(chan struct{})}
+	p := &pendingAddrs{done: make(chan struct{}), owner: me}
 	c.addrs[name] = p
 	c.mu.Unlock()
-	defer close(p.done)
+	defer func() {
+		if ctx.Err() != nil {
+			// A lookup cut short by one domain's deadline is not an answer
+			// for every other domain in the cycle.
+			c.mu.Lock()
+			delete(c.addrs, name)
+			c.mu.Unlock()
+		}
+		close(p.done)
+	}()
 
 	types := []uint16{dns.TypeA}
 	if c.r.cfg.IPv6 {
