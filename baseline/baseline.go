@@ -8,9 +8,11 @@ package baseline
 
 import (
 	"encoding/json"
+	"net/netip"
 	"sort"
 	"strings"
 
+	"github.com/nsguard/nsguard/internal/resolver"
 	"github.com/nsguard/nsguard/monitor"
 	"github.com/nsguard/nsguard/registry"
 )
@@ -26,6 +28,9 @@ type State struct {
 type DNS struct {
 	ParentZone string         `json:"parent_zone"`
 	ParentNS   []string       `json:"parent_ns"`
+	// NSAddrs are the approved name servers' addresses: the resolver view
+	// asks them, not whatever the (possibly hijacked) DNS says now.
+	NSAddrs []monitor.Glue `json:"ns_addrs,omitempty"`
 	Glue       []monitor.Glue `json:"glue,omitempty"`
 	DS         []string       `json:"ds,omitempty"`
 	// ParentServers is each parent server's NS answer ("name addr" → NS).
@@ -76,6 +81,17 @@ func FromObservation(o *monitor.Observation) *DNS {
 			d.ParentServers = append(d.ParentServers, ServerValues{Server: s.Name + " " + s.Addr, Values: sorted(s.NS)})
 		}
 	}
+	addrs := map[string][]string{}
+	for _, s := range o.Servers {
+		if s.InParent && s.Addr != "" {
+			addrs[s.Name] = append(addrs[s.Name], s.Addr)
+		}
+	}
+	for _, n := range d.ParentNS {
+		if len(addrs[n]) > 0 {
+			d.NSAddrs = append(d.NSAddrs, monitor.Glue{Name: n, Addrs: sorted(addrs[n])})
+		}
+	}
 	for _, s := range o.Servers {
 		who := s.Name + " " + s.Addr
 		if s.TCP.Status == monitor.ProbeOK {
@@ -117,12 +133,25 @@ func FromRecord(r *registry.Record) *Register {
 	}
 }
 
-// TrustedNS returns the approved parent NS set (the resolver view's truth).
-func (s *State) TrustedNS() []string {
+// TrustedNS returns the approved name servers with their approved
+// addresses (the resolver view's truth).
+func (s *State) TrustedNS() []resolver.NameServer {
 	if s == nil || s.DNS == nil {
 		return nil
 	}
-	return s.DNS.ParentNS
+	addrs := map[string][]netip.Addr{}
+	for _, g := range s.DNS.NSAddrs {
+		for _, a := range g.Addrs {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				addrs[g.Name] = append(addrs[g.Name], ip)
+			}
+		}
+	}
+	var out []resolver.NameServer
+	for _, n := range s.DNS.ParentNS {
+		out = append(out, resolver.NameServer{Name: n, Addrs: addrs[n]})
+	}
+	return out
 }
 
 // Marshal renders the state as stable JSON for the store.

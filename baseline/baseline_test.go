@@ -11,6 +11,7 @@ import (
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/labenv"
+	"github.com/nsguard/nsguard/internal/resolver"
 	"github.com/nsguard/nsguard/internal/reglab"
 )
 
@@ -119,7 +120,7 @@ func TestStateRoundTrip(t *testing.T) {
 	if err != nil || back.DNS.ParentNS[0] != "ns1.x.net." || back.Registration.Registrar != "MarkMonitor Inc." {
 		t.Fatalf("round trip: %+v %v", back, err)
 	}
-	if got := back.TrustedNS(); len(got) != 1 {
+	if got := back.TrustedNS(); len(got) != 1 || got[0].Name != "ns1.x.net." {
 		t.Errorf("trusted NS %v", got)
 	}
 }
@@ -138,3 +139,44 @@ func TestLockAddedIsOnlyAWarning(t *testing.T) {
 }
 
 func timeNow() time.Time { return time.Now() }
+
+// A domain whose name servers live inside it: after a hijack, looking their
+// addresses up asks the attacker. The resolver view must ask the approved
+// addresses instead, and so see the divergence.
+func TestResolverViewTrustsApprovedAddresses(t *testing.T) {
+	ctx := context.Background()
+	env, err := labenv.Start(ctx, labenv.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	cfg, err := env.Config("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := cfg.Domain("corp-example.net")
+	d.Nameservers = nil // no declared set: the baseline is the only truth
+	ck, err := checker.New(cfg, checker.Options{HTTPClient: reglab.HTTPClient(), Dial: reglab.DialLoopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	approved := snapshot(t, ck, d)
+	if len(approved.DNS.NSAddrs) != 2 {
+		t.Fatalf("approved addresses: %+v", approved.DNS.NSAddrs)
+	}
+	if err := env.DNS.Hijack(ctx, d.Name); err != nil {
+		t.Fatal(err)
+	}
+	for _, trusted := range []bool{true, false} {
+		opts := checker.RunOptions{Classes: []string{checker.DNS}}
+		if trusted {
+			opts.TrustedNS = func(string) []resolver.NameServer { return approved.TrustedNS() }
+		}
+		r := ck.Run(ctx, []config.Domain{d}, opts)[0]
+		got := strings.Join(finding.IDs(r.Findings), ",")
+		if has := strings.Contains(got, "RESOLVER_ANSWER_DIVERGES"); has != trusted {
+			t.Errorf("trusted addresses %v: findings %s", trusted, got)
+		}
+	}
+}

@@ -69,9 +69,11 @@ type Result struct {
 // CycleOptions carry per-cycle inputs.
 type CycleOptions struct {
 	// TrustedNS returns the name servers whose answers are the truth for
-	// the resolver view (the approved baseline's); nil or empty falls back
-	// to the declared nameservers, then to the delegation.
-	TrustedNS func(domain string) []string
+	// the resolver view (the approved baseline's, with the addresses it
+	// approved: looking them up again could ask a hijacked delegation);
+	// nil or empty falls back to the declared nameservers, then to the
+	// delegation.
+	TrustedNS func(domain string) []resolver.NameServer
 	// Progress is called after each domain (for progress bars).
 	Progress func(done, total int)
 	// OnResult, when set, receives each domain's result as soon as it is
@@ -121,7 +123,7 @@ type domainCheck struct {
 	name    string // FQDN
 	obs     *Observation
 	out     []finding.Finding
-	trusted []string
+	trusted []resolver.NameServer
 	now     time.Time
 }
 

@@ -161,21 +161,26 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 	if len(items) == 0 || len(resolvers) == 0 {
 		return
 	}
-	trustedNames := c.trusted
-	if len(trustedNames) == 0 {
-		trustedNames = c.d.Nameservers
-	}
-	if len(trustedNames) == 0 {
-		trustedNames = c.obs.Parent.NS
+	trusted := c.trusted
+	if len(trusted) == 0 {
+		names := c.d.Nameservers
+		if len(names) == 0 {
+			names = c.obs.Parent.NS
+		}
+		for _, n := range fqdns(names) {
+			trusted = append(trusted, resolver.NameServer{Name: n})
+		}
 	}
 	var truth []netip.AddrPort
-	for _, n := range fqdns(trustedNames) {
-		addrs, err := c.cycle.LookupAddrs(ctx, n)
+	for _, ns := range trusted {
+		addrs, err := c.cycle.ServerAddrs(ctx, ns)
 		if err != nil {
 			continue
 		}
 		for _, a := range addrs {
-			truth = append(truth, c.m.res.AddrPort(a))
+			if a.Is4() || c.m.res.IPv6() {
+				truth = append(truth, c.m.res.AddrPort(a))
+			}
 		}
 	}
 	if len(truth) == 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/internal/resolver"
 	"github.com/nsguard/nsguard/monitor"
 	"github.com/nsguard/nsguard/registry"
 )
@@ -71,6 +72,9 @@ type Result struct {
 	// DNSErr and RegErr say a class could not be checked at all.
 	DNSErr error `json:"-"`
 	RegErr error `json:"-"`
+	// RegLookupErr is why the registration lookup failed, when it did:
+	// the findings say so too (REGISTRATION_UNAVAILABLE), the class still ran.
+	RegLookupErr error `json:"-"`
 }
 
 // Worst is the worst severity found.
@@ -89,7 +93,7 @@ type RunOptions struct {
 	// Classes to run; empty means both.
 	Classes []string
 	// TrustedNS feeds the resolver view (see monitor.CycleOptions).
-	TrustedNS func(domain string) []string
+	TrustedNS func(domain string) []resolver.NameServer
 	// DelegationNS gives the last known delegation for registration-only
 	// runs (REGISTRY_NS_MISMATCH); a DNS run in the same call supersedes it.
 	DelegationNS func(domain string) []string
@@ -184,7 +188,7 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 				} else if opts.DelegationNS != nil {
 					delegation = opts.DelegationNS(r.Domain.Name)
 				}
-				r.Registration = rec
+				r.Registration, r.RegLookupErr = rec, err
 				if rec == nil && err != nil && ctx.Err() != nil {
 					r.RegErr = err
 					return

@@ -48,9 +48,12 @@ func NewSnapshot(class string, r Result, findings []finding.Finding, registrant 
 			rec := r.Registration.Baseline() // no raw answers, no timings
 			s.Registration = &rec
 		}
-		if r.RegErr != nil {
-			s.Error = r.RegErr.Error()
-			s.NotRegistered = errors.Is(r.RegErr, registry.ErrNotRegistered)
+		if err := r.RegErr; err != nil || r.RegLookupErr != nil {
+			if err == nil {
+				err = r.RegLookupErr
+			}
+			s.Error = err.Error()
+			s.NotRegistered = errors.Is(err, registry.ErrNotRegistered)
 		}
 	}
 	return s

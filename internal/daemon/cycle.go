@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 
@@ -14,28 +13,26 @@ import (
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/notify"
 	"github.com/nsguard/nsguard/internal/outbox"
+	"github.com/nsguard/nsguard/internal/resolver"
 	"github.com/nsguard/nsguard/internal/store"
 	"github.com/nsguard/nsguard/registry"
 )
 
-// baselines loads the latest approved state of every domain.
-func (d *Daemon) baselines(ctx context.Context, domains []config.Domain) map[string]*baseline.State {
+// baselines loads the latest approved state of every domain (one query).
+func (d *Daemon) baselines(ctx context.Context) map[string]*baseline.State {
 	out := map[string]*baseline.State{}
-	for _, dom := range domains {
-		b, err := d.st.LatestBaseline(ctx, dom.Name)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			d.log.Error("loading a baseline", "domain", dom.Name, "err", err)
-			continue
-		}
+	bs, err := d.st.LatestBaselines(ctx)
+	if err != nil {
+		d.log.Error("loading baselines", "err", err)
+		return out
+	}
+	for _, b := range bs {
 		s, err := baseline.Unmarshal(b.Data)
 		if err != nil {
-			d.log.Error("decoding a baseline", "domain", dom.Name, "version", b.Version, "err", err)
+			d.log.Error("decoding a baseline", "domain", b.Domain, "version", b.Version, "err", err)
 			continue
 		}
-		out[dom.Name] = s
+		out[b.Domain] = s
 	}
 	return out
 }
@@ -47,7 +44,7 @@ func (d *Daemon) baselines(ctx context.Context, domains []config.Domain) map[str
 func (d *Daemon) dnsCycle(ctx context.Context) {
 	cfg, ck := d.current()
 	start := d.now()
-	bases := d.baselines(ctx, cfg.Domains)
+	bases := d.baselines(ctx)
 	counts, failed := d.dnsRound(ctx, ck, cfg.Domains, bases, start)
 	if wait := cfg.Alerts.Recheck.D(); wait > 0 && ctx.Err() == nil {
 		if again := d.unconfirmed(ctx, cfg); len(again) > 0 {
@@ -88,7 +85,7 @@ func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []co
 	counts := map[string]map[[2]string]int{}
 	ck.Run(ctx, domains, checker.RunOptions{
 		Classes:   []string{checker.DNS},
-		TrustedNS: func(domain string) []string { return bases[domain].TrustedNS() },
+		TrustedNS: func(domain string) []resolver.NameServer { return bases[domain].TrustedNS() },
 		OnResult: func(r checker.Result) {
 			fs := r.Findings
 			if r.DNSErr == nil {
@@ -121,25 +118,19 @@ func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []co
 // unconfirmed returns the domains holding a DNS finding (warning or worse)
 // seen fewer times than alerts.confirmations.
 func (d *Daemon) unconfirmed(ctx context.Context, cfg *config.Config) []config.Domain {
+	names, err := d.st.UnconfirmedDomains(ctx, checker.DNS, cfg.Alerts.Confirmations,
+		[]string{finding.Warning.String(), finding.Critical.String()})
+	if err != nil {
+		d.log.Error("finding unconfirmed domains", "err", err)
+		return nil
+	}
 	var out []config.Domain
-	for _, dom := range cfg.Domains {
-		states, err := d.st.FindingStates(ctx, dom.Name)
-		if err != nil {
-			continue
-		}
-		for _, s := range states {
-			if s.Class == checker.DNS && s.Streak < cfg.Alerts.Confirmations && parseSeverity(s.Severity) >= finding.Warning {
-				out = append(out, dom)
-				break
-			}
+	for _, n := range names {
+		if dom, ok := cfg.Domain(n); ok {
+			out = append(out, dom)
 		}
 	}
 	return out
-}
-
-func parseSeverity(s string) finding.Severity {
-	v, _ := finding.ParseSeverity(s)
-	return v
 }
 
 // registrationCycle looks every domain up at its registry (cached for the
@@ -148,7 +139,7 @@ func parseSeverity(s string) finding.Severity {
 func (d *Daemon) registrationCycle(ctx context.Context) {
 	cfg, ck := d.current()
 	start := d.now()
-	bases := d.baselines(ctx, cfg.Domains)
+	bases := d.baselines(ctx)
 	dnsSnaps, _, err := checker.Latest(ctx, d.st, checker.DNS)
 	if err != nil {
 		d.log.Error("loading DNS observations", "err", err)

@@ -147,10 +147,14 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 	return d, nil
 }
 
-// policy is the incident policy for cfg: audit findings confirm at once
-// (the audit runs daily), contact sheets come from the registration cycle.
+// policy is the incident policy for cfg. Registration findings confirm at
+// once: the registration cycle runs every few hours, a registry answer is
+// already smoothed by the registry client's fallback to its cached record,
+// and a transfer or a removed lock must not wait a second cycle to page.
+// Contact sheets come from the registration cycle.
 func (d *Daemon) policy(cfg *config.Config) incident.Policy {
 	p := incident.PolicyFromConfig(cfg)
+	p.ConfirmationsByClass = map[string]int{checker.Registration: 1}
 	p.ContactSheet = func(domain string) string {
 		if v, ok := d.contacts.Load(domain); ok {
 			return v.(string)
@@ -194,9 +198,13 @@ func (d *Daemon) wait(ctx context.Context) error {
 
 	d.schedule()
 	d.opts.Notify("ready")
-	// The first full cycle runs now, not at the first cron tick.
-	go d.jobs[checker.DNS].Run()
-	go d.jobs[checker.Registration].Run()
+	// The first full cycle runs now, not at the first cron tick; cron's Stop
+	// does not know these runs, so shutdown waits for them itself.
+	var first sync.WaitGroup
+	for _, class := range []string{checker.DNS, checker.Registration} {
+		first.Add(1)
+		go func() { defer first.Done(); d.jobs[class].Run() }()
+	}
 
 	for {
 		select {
@@ -206,8 +214,10 @@ func (d *Daemon) wait(ctx context.Context) error {
 			d.mu.RLock()
 			stopped := d.sched.Stop()
 			d.mu.RUnlock()
+			drained := make(chan struct{})
+			go func() { <-stopped.Done(); first.Wait(); close(drained) }()
 			select {
-			case <-stopped.Done():
+			case <-drained:
 			case <-time.After(d.opts.Drain):
 				d.log.Warn("cycles still running after the drain period; cancelling them")
 			}

@@ -55,6 +55,10 @@ func (s *syncBuffer) String() string {
 }
 
 func newRig(t *testing.T, delegation, repeat string) *rig {
+	return newRigWith(t, delegation, repeat, "@every 1h")
+}
+
+func newRigWith(t *testing.T, delegation, repeat, registration string) *rig {
 	t.Helper()
 	env, err := labenv.Start(context.Background(), labenv.Options{Dir: t.TempDir()})
 	if err != nil {
@@ -72,13 +76,15 @@ func newRig(t *testing.T, delegation, repeat string) *rig {
   confirmations: 2
   repeat_interval: %s
   recheck: 300ms
-schedules: {delegation: %q, registration: "@every 1h", audit: "@every 24h", jitter: 0s}
+schedules: {delegation: %q, registration: %q, audit: "@every 24h", jitter: 0s}
 playbooks:
   - name: shop-to-backup
     primary: shop-example.com
     backup: shop-backup.net
-    steps: [{notify: {message: "switching shop-example.com to shop-backup.net"}}]
-`, tokenFile, rec.URL(), repeat, delegation)
+    steps:
+      - notify: {message: "switching shop-example.com to shop-backup.net"}
+      - verify: {name: api.shop-switch.com., type: CNAME, expect: api.shop-backup.net.}
+`, tokenFile, rec.URL(), repeat, delegation, registration)
 	path, err := env.WriteConfig(extra)
 	if err != nil {
 		t.Fatal(err)
@@ -306,13 +312,22 @@ func TestSlackOutageLosesNothing(t *testing.T) {
 // The daemon is killed in the middle of its cycles and restarted: the
 // incident it paged for is not paged again.
 func TestRestartDoesNotRepage(t *testing.T) {
-	r := newRig(t, "@every 1s", "1h")
+	r := newRigWith(t, "@every 1s", "1h", "@every 1s")
 	r.approveAll()
 	run := r.start()
 	if err := r.env.DNS.Hijack(context.Background(), "shop-example.com"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the page", func() bool { return len(r.slack.Posts()) > 0 })
+	// The DNS page, then the registration cycle's note that the registry's
+	// name servers no longer match the (hijacked) delegation.
+	waitFor(t, 10*time.Second, "the page and its update", func() bool {
+		for _, p := range r.slack.Posts() {
+			if strings.Contains(p.Text+string(p.Blocks), "REGISTRY_NS_MISMATCH") {
+				return true
+			}
+		}
+		return false
+	})
 	// Cancel as the next cycle runs: mid-cycle more often than not.
 	time.Sleep(1100 * time.Millisecond)
 	run.stop(t)
@@ -389,4 +404,37 @@ func grep(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// A transfer to an unapproved registrar with a lock removed pages at the
+// next registration cycle (registration confirms at once), with the
+// contact sheet in the message.
+func TestRegistrationChangePagesWithTheContactSheet(t *testing.T) {
+	r := newRigWith(t, "@every 1h", "1h", "@every 2s")
+	r.approveAll()
+	r.start()
+	time.Sleep(500 * time.Millisecond)
+	if n := len(r.slack.Posts()); n != 0 {
+		t.Fatalf("healthy lab paged: %d", n)
+	}
+	if err := r.env.Reg.Update("shop-example.com", func(d *reglab.Domain) {
+		d.Registrar, d.IANAID = "Evil Registrar Ltd", "9999"
+		var keep []string
+		for _, st := range d.Statuses {
+			if st != "serverTransferProhibited" {
+				keep = append(keep, st)
+			}
+		}
+		d.Statuses = keep
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the registration page", func() bool { return len(postsAbout(r.slack, "shop-example.com")) > 0 })
+	page := postsAbout(r.slack, "shop-example.com")[0]
+	all := page.Text + string(page.Blocks)
+	for _, want := range []string{"REGISTRAR_NOT_APPROVED", "REGISTRATION_CHANGED", "LOCK_MISSING", "Evil Registrar Ltd", "compliance@icann.org", "VeriSign"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the registration page lacks %q:\n%s", want, all)
+		}
+	}
 }

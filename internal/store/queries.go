@@ -325,6 +325,38 @@ func (q *queries) LatestBaseline(ctx context.Context, domain string) (Baseline, 
 	return b, wrap("baseline "+domain, err)
 }
 
+func (q *queries) LatestBaselines(ctx context.Context) ([]Baseline, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT b.domain, b.version, b.data, b.approved_by, b.approved_at, b.reason FROM baselines b
+		JOIN (SELECT domain, MAX(version) AS version FROM baselines GROUP BY domain) m
+		ON b.domain = m.domain AND b.version = m.version ORDER BY b.domain`)
+	if err != nil {
+		return nil, wrap("latest baselines", err)
+	}
+	return collect(rows, "latest baselines", scanBaseline)
+}
+
+func (q *queries) UnconfirmedDomains(ctx context.Context, class string, confirmations int, severities []string) ([]string, error) {
+	// Severities are few and fixed: inline them as parameters 3…n.
+	args := []any{class, confirmations}
+	var marks []string
+	for i, sev := range severities {
+		args = append(args, sev)
+		marks = append(marks, fmt.Sprintf("$%d", i+3))
+	}
+	if len(marks) == 0 {
+		return nil, nil
+	}
+	rows, err := q.w.QueryContext(ctx, `SELECT DISTINCT domain FROM finding_states
+		WHERE class = $1 AND streak < $2 AND severity IN (`+strings.Join(marks, ", ")+`) ORDER BY domain`, args...)
+	if err != nil {
+		return nil, wrap("unconfirmed domains", err)
+	}
+	return collect(rows, "unconfirmed domains", func(sc interface{ Scan(...any) error }) (string, error) {
+		var d string
+		return d, sc.Scan(&d)
+	})
+}
+
 func (q *queries) Baselines(ctx context.Context, domain string) ([]Baseline, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT domain, version, data, approved_by, approved_at, reason FROM baselines
 		WHERE domain = $1 ORDER BY version DESC`, domain)

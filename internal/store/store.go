@@ -245,6 +245,11 @@ type Queries interface {
 	// with Version set.
 	ApproveBaseline(ctx context.Context, b Baseline) (Baseline, error)
 	LatestBaseline(ctx context.Context, domain string) (Baseline, error)
+	// LatestBaselines returns the latest version of every domain's baseline.
+	LatestBaselines(ctx context.Context) ([]Baseline, error)
+	// UnconfirmedDomains returns the domains holding a finding of class and
+	// one of severities seen fewer than confirmations times in a row.
+	UnconfirmedDomains(ctx context.Context, class string, confirmations int, severities []string) ([]string, error)
 	// Baselines returns every version of domain, newest first.
 	Baselines(ctx context.Context, domain string) ([]Baseline, error)
 

@@ -152,6 +152,37 @@ func TestBaselinesAreVersioned(t *testing.T) {
 	}
 }
 
+func TestLatestBaselinesAndUnconfirmedDomains(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	for _, d := range []string{"a.com", "b.com", "a.com"} {
+		if _, err := s.ApproveBaseline(ctx, Baseline{Domain: d, Data: json.RawMessage(`{}`), ApprovedBy: "x", ApprovedAt: t0, Reason: "r"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs, err := s.LatestBaselines(ctx)
+	if err != nil || len(bs) != 2 || bs[0].Domain != "a.com" || bs[0].Version != 2 || bs[1].Version != 1 {
+		t.Fatalf("latest baselines = %+v, %v", bs, err)
+	}
+	for _, fs := range []FindingState{
+		{Domain: "a.com", Class: "dns", Key: "k1", Severity: "critical", Streak: 1},
+		{Domain: "b.com", Class: "dns", Key: "k1", Severity: "critical", Streak: 2},
+		{Domain: "c.com", Class: "dns", Key: "k1", Severity: "info", Streak: 1},
+		{Domain: "d.com", Class: "registration", Key: "k1", Severity: "warning", Streak: 1},
+		{Domain: "e.com", Class: "dns", Key: "k1", Severity: "warning", Streak: 1},
+		{Domain: "e.com", Class: "dns", Key: "k2", Severity: "warning", Streak: 1},
+	} {
+		fs.FirstSeen, fs.LastSeen, fs.Data = t0, t0, json.RawMessage(`{}`)
+		if err := s.PutFindingState(ctx, fs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.UnconfirmedDomains(ctx, "dns", 2, []string{"warning", "critical"})
+	if err != nil || strings.Join(got, ",") != "a.com,e.com" {
+		t.Fatalf("unconfirmed = %v, %v", got, err)
+	}
+}
+
 func TestOneOpenIncidentPerDomain(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
