@@ -26,13 +26,13 @@ type State struct {
 
 // DNS is the approved delegation, name servers and watched records.
 type DNS struct {
-	ParentZone string         `json:"parent_zone"`
-	ParentNS   []string       `json:"parent_ns"`
+	ParentZone string   `json:"parent_zone"`
+	ParentNS   []string `json:"parent_ns"`
 	// NSAddrs are the approved name servers' addresses: the resolver view
 	// asks them, not whatever the (possibly hijacked) DNS says now.
 	NSAddrs []monitor.Glue `json:"ns_addrs,omitempty"`
-	Glue       []monitor.Glue `json:"glue,omitempty"`
-	DS         []string       `json:"ds,omitempty"`
+	Glue    []monitor.Glue `json:"glue,omitempty"`
+	DS      []string       `json:"ds,omitempty"`
 	// ParentServers is each parent server's NS answer ("name addr" → NS).
 	ParentServers []ServerValues `json:"parent_servers,omitempty"`
 	// ChildNS is each authoritative server's NS answer.
