@@ -115,10 +115,23 @@ func (pl *planner) planWebhook(sp *StepPlan, w *config.WebhookStep) error {
 // redactURL drops a URL's query and user info: webhook URLs often carry
 // their credential there.
 func redactURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	s := (&url.URL{Scheme: c.Scheme, Host: c.Host, Path: c.Path}).String()
-	if c.RawQuery != "" {
+	// Webhook URLs often carry their secret in the path (Slack's
+	// /services/T…/B…/token, Jenkins, Teams): keep the first short segment,
+	// which says what the endpoint is, and hide the rest.
+	path := ""
+	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if segs[0] != "" {
+		if len(segs[0]) <= 24 {
+			path = "/" + segs[0]
+		} else {
+			path = "/…"
+		}
+		if len(segs) > 1 {
+			path += "/…"
+		}
+	}
+	s := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String() + path
+	if u.RawQuery != "" {
 		s += "?…"
 	}
 	return s

@@ -119,6 +119,14 @@ planned changes, not incidents.`,
 						crit = append(crit, f.ID)
 					}
 				}
+				if r.Registration == nil && !force {
+					// A baseline without its registration part would never
+					// report a transfer or a removed lock.
+					refused++
+					fmt.Fprintf(g.stdout, "%s: not approved: its registration could not be read (%v); try again, or --force to approve the DNS part alone\n",
+						r.Domain.Name, r.RegLookupErr)
+					continue
+				}
 				if len(crit) > 0 && !force {
 					refused++
 					fmt.Fprintf(g.stdout, "%s: not approved: the current state has critical findings (%s); fix them, or --force\n",

@@ -54,3 +54,16 @@ func TestBaselineApproveShowDiff(t *testing.T) {
 		t.Errorf("forced approval: exit %d\n%s", code, out)
 	}
 }
+
+func TestBaselineApproveRefusesWithoutRegistration(t *testing.T) {
+	env, cfg := startEnv(t, "")
+	env.Reg.RemoveDomain("shop-example.cn")
+	code, out, _ := runCLI(t, "baseline", "approve", "--config", cfg, "shop-example.cn", "--reason", "initial")
+	if code != 1 || !strings.Contains(out, "shop-example.cn: not approved: its registration could not be read") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "baseline", "approve", "--config", cfg, "shop-example.cn", "--reason", "initial", "--force")
+	if code != 0 || !strings.Contains(out, "approved as version 1") {
+		t.Fatalf("forced: exit %d\n%s", code, out)
+	}
+}

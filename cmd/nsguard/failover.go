@@ -233,7 +233,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.force, "force", false, "run despite refusing safety rules; the plan, the log and the Slack thread say so")
 	cmd.Flags().StringVar(&f.by, "by", "", "who runs it, for the audit trail (default $SUDO_USER, $USER)")
 	cmd.Flags().BoolVar(&f.deliver, "deliver", false, "deliver the Slack thread from this process (when no daemon runs on this store; with a daemon, it delivers)")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output: text or json (the result; implies no prompt, so --yes)")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output: text or json (the result; json never prompts, so it needs --yes)")
 }
 
 // execute runs do (a run or a rollback) with the shared flag handling:

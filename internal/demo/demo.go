@@ -60,7 +60,7 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Interval == 0 {
 		opts.Interval = 2 * time.Second
 	}
-	out := opts.Out
+	out := &lockedWriter{w: opts.Out}
 	step := 0
 	say := func(format string, args ...any) {
 		step++

@@ -62,9 +62,9 @@ func (s *slackSink) count() int { return len(s.rec.Posts()) }
 func (s *slackSink) waitFor(ctx context.Context, d time.Duration, match func(text string) bool) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		for _, p := range s.rec.Posts() {
+		for i, p := range s.rec.Posts() {
 			if match(p.Text + string(p.Blocks)) {
-				time.Sleep(100 * time.Millisecond) // let the printer catch up
+				s.flushed(i + 1)
 				return true
 			}
 		}
@@ -73,13 +73,27 @@ func (s *slackSink) waitFor(ctx context.Context, d time.Duration, match func(tex
 	return false
 }
 
+// flushed prints every message that has arrived — the first n among
+// them — before the story goes on, so its next line comes after them.
+func (s *slackSink) flushed(n int) {
+	for {
+		s.flush()
+		s.mu.Lock()
+		done := s.printed >= n
+		s.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
 func (s *slackSink) flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	posts := s.rec.Posts()
 	for ; s.printed < len(posts); s.printed++ {
 		p := posts[s.printed]
-		indent := "   │ "
+		var b strings.Builder
 		head := fmt.Sprintf("   ┌─ Slack #%s", strings.TrimPrefix(p.Channel, "#"))
 		if p.ThreadTS != "" {
 			head = "   ├─ reply in thread"
@@ -87,12 +101,25 @@ func (s *slackSink) flush() {
 				head += " (also sent to the channel)"
 			}
 		}
-		fmt.Fprintln(s.out, head)
+		b.WriteString(head + "\n")
 		for _, line := range renderBlocks(p.Blocks, p.Text) {
-			fmt.Fprintln(s.out, indent+line)
+			b.WriteString("   │ " + line + "\n")
 		}
-		fmt.Fprintln(s.out, "   └─")
+		b.WriteString("   └─\n")
+		io.WriteString(s.out, b.String()) // one write: the story's lines never land inside a message
 	}
+}
+
+// lockedWriter serialises the story and the Slack printer on one terminal.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 var (
