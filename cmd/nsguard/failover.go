@@ -34,7 +34,8 @@ plan (--plan-checksum), when a safety rule says no (unless --force), or when
 another run holds the playbook's lock. Every run is recorded and posted to one
 Slack thread. The daemon never runs a playbook by itself.
 
-Exit codes: 0 done and verified, 1 failed and stopped (the error says what was
+Exit codes: 0 done and verified (every verify step of the playbook answered as
+expected; a playbook without one says "done", not "verified"), 1 failed and stopped (the error says what was
 and was not done) or not confirmed, 2 refused by a safety rule, the lock or the
 plan checksum, 3 usage or config error.`,
 		}
