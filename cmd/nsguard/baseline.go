@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/nsguard/nsguard/baseline"
 	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/store"
@@ -31,16 +31,6 @@ new state is approved. Versions are kept with who approved them, when and why.`,
 		cmd.AddCommand(baselineApproveCmd(g), baselineShowCmd(g), baselineDiffCmd(g))
 		return cmd
 	})
-}
-
-// operator names who is acting: --by, else the sudo user, else the user.
-func operator(by string) string {
-	for _, v := range []string{by, os.Getenv("SUDO_USER"), os.Getenv("USER")} {
-		if v != "" {
-			return v
-		}
-	}
-	return "unknown"
 }
 
 // openStore opens the config's store for a CLI command.
@@ -105,7 +95,7 @@ planned changes, not incidents.`,
 				return err
 			}
 			defer st.Close()
-			who := operator(by)
+			who := failover.WhoRan(by)
 			refused := 0
 			for _, r := range results {
 				if err := r.Err(); err != nil {

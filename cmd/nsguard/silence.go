@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/internal/store"
 )
 
@@ -48,20 +47,6 @@ func silenceStore(cmd *cobra.Command, g *globals) (*config.Config, *store.SQLite
 	return cfg, st, nil
 }
 
-// whoAmI names the person adding a silence: sudo's caller first, so
-// "sudo nsguard silence add" records the human, not root.
-func whoAmI() string {
-	for _, v := range []string{"SUDO_USER", "USER", "LOGNAME"} {
-		if s := os.Getenv(v); s != "" {
-			return s
-		}
-	}
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "unknown"
-}
-
 func silenceAddCmd(g *globals) *cobra.Command {
 	var (
 		forStr, reason, by string
@@ -87,7 +72,7 @@ func silenceAddCmd(g *globals) *cobra.Command {
 				return withCode(exitUsage, errors.New("--reason is required: say why, so the next on-call knows"))
 			}
 			if by == "" {
-				by = whoAmI()
+				by = failover.WhoRan("")
 			}
 			cfg, st, err := silenceStore(cmd, g)
 			if err != nil {
