@@ -40,9 +40,9 @@ func silenceStore(cmd *cobra.Command, g *globals) (*config.Config, *store.SQLite
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(cmd.Context(), cfg.Store.Path, store.Options{Logger: g.logger(false)})
+	st, err := g.openStore(cmd, cfg)
 	if err != nil {
-		return nil, nil, withCode(exitUsage, err)
+		return nil, nil, err
 	}
 	return cfg, st, nil
 }
