@@ -20,6 +20,6 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "nsguard tests run real BIND 9 on 127.x addresses they add to lo: run them as root (sudo make test)" >&2
+  echo "nsguard tests run real BIND 9 on 127.x addresses they add to lo: run them as root (make test as root, or sudo make test)" >&2
   exit 1
 fi
