@@ -26,6 +26,9 @@ type Digest struct {
 	Risks       []Risk           `json:"risks"`
 	// Notes counts what could not be checked (details in the full report).
 	Unchecked int `json:"unchecked"`
+	// Accepted counts the findings that are accepted risk (approved with
+	// a domain's baseline): never paged, so said here, every day.
+	Accepted []Count `json:"accepted"`
 }
 
 // Digest builds the digest of the report.
@@ -37,6 +40,16 @@ func (r *Report) Digest() Digest {
 	}
 	if d.Counts == nil {
 		d.Counts = []Count{}
+	}
+	var accepted []finding.Finding
+	for _, f := range r.Findings {
+		if f.Accepted {
+			accepted = append(accepted, f)
+		}
+	}
+	d.Accepted = counts(accepted)
+	if d.Accepted == nil {
+		d.Accepted = []Count{}
 	}
 	return d
 }
@@ -67,6 +80,12 @@ func (d Digest) Markdown() string {
 				what += fmt.Sprintf(" (%d)", k.Count)
 			}
 			fmt.Fprintf(&b, "%d. **%s** %s (tier %d, %s): %s. %s\n", k.Rank, strings.ToUpper(k.Severity.String()), k.Domain, k.Tier, dashMD(k.Owner), what, k.Action)
+		}
+	}
+	if len(d.Accepted) > 0 {
+		b.WriteString("## Accepted risk (approved with the baseline, never paged)\n")
+		for _, c := range d.Accepted {
+			fmt.Fprintf(&b, "- **%s** on %d domain(s), %s\n", c.ID, c.Domains, c.Severity)
 		}
 	}
 	if d.Unchecked > 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/registry"
 )
 
@@ -142,5 +143,28 @@ func TestDigest(t *testing.T) {
 	d.Risks[0].Domain = "changed"
 	if r.Risks[0].Domain == "changed" {
 		t.Error("the digest shares the report's risks")
+	}
+}
+
+// Accepted risk is never paged, so the daily digest says it.
+func TestDigestListsAcceptedRisk(t *testing.T) {
+	r := awkwardReport()
+	if md := r.Digest().Markdown(); strings.Contains(md, "Accepted risk") {
+		t.Fatalf("no accepted finding, yet:\n%s", md)
+	}
+	accepted := 0
+	for i := range r.Findings {
+		if r.Findings[i].Severity == finding.Warning {
+			r.Findings[i].Accepted = true
+			accepted++
+		}
+	}
+	d := r.Digest()
+	total := 0
+	for _, c := range d.Accepted {
+		total += c.Findings
+	}
+	if accepted == 0 || total != accepted || !strings.Contains(d.Markdown(), "## Accepted risk (approved with the baseline, never paged)") {
+		t.Fatalf("%d accepted, digest counts %d:\n%s", accepted, total, d.Markdown())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/resolver"
 	"github.com/nsguard/nsguard/monitor"
 	"github.com/nsguard/nsguard/registry"
@@ -22,6 +23,48 @@ type State struct {
 	Domain       string    `json:"domain"`
 	DNS          *DNS      `json:"dns,omitempty"`
 	Registration *Register `json:"registration,omitempty"`
+	// Accepted are the posture findings present when the state was
+	// approved (finding.Acceptable): accepted risk, never paged at that
+	// severity or below.
+	Accepted []Accepted `json:"accepted,omitempty"`
+}
+
+// Accepted is one finding accepted with the baseline.
+type Accepted struct {
+	ID       string           `json:"id"`
+	Subject  string           `json:"subject,omitempty"`
+	Severity finding.Severity `json:"severity"`
+	Message  string           `json:"message,omitempty"`
+}
+
+// AcceptedOf lists the findings approving now would accept.
+func AcceptedOf(fs []finding.Finding) []Accepted {
+	var out []Accepted
+	for _, f := range fs {
+		if finding.Acceptable(f) {
+			out = append(out, Accepted{ID: f.ID, Subject: f.Subject, Severity: f.Severity, Message: f.Message})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID+"\x00"+out[i].Subject < out[j].ID+"\x00"+out[j].Subject })
+	return out
+}
+
+// MarkAccepted sets Accepted on the findings this baseline accepted: the
+// same ID and subject, no worse than at approval. A nil state accepts
+// nothing.
+func (s *State) MarkAccepted(fs []finding.Finding) []finding.Finding {
+	if s == nil || len(s.Accepted) == 0 {
+		return fs
+	}
+	for i := range fs {
+		for _, a := range s.Accepted {
+			if fs[i].ID == a.ID && fs[i].Subject == a.Subject && fs[i].Severity <= a.Severity {
+				fs[i].Accepted = true
+				break
+			}
+		}
+	}
+	return fs
 }
 
 // DNS is the approved delegation, name servers and watched records.

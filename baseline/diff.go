@@ -132,11 +132,18 @@ func DiffRegistration(approved, now *Register) []Diff {
 }
 
 // Findings turns the differences into findings: one per ID and subject,
-// the worst difference's severity, one evidence line per difference.
+// the worst difference's severity. A difference every server shows is one
+// evidence line naming the servers, not a line per server: a hijack seen
+// on both .com servers reads once.
 func Findings(domain string, diffs []Diff) []finding.Finding {
 	type key struct{ id, subject string }
+	type group struct {
+		d       Diff
+		servers []string
+	}
 	idx := map[key]int{}
 	var out []finding.Finding
+	var groups [][]*group
 	for _, d := range diffs {
 		if d.Expected || d.ID == "" {
 			continue
@@ -147,15 +154,33 @@ func Findings(domain string, diffs []Diff) []finding.Finding {
 			i = len(out)
 			idx[k] = i
 			out = append(out, finding.Finding{ID: d.ID, Domain: domain, Subject: d.Subject})
+			groups = append(groups, nil)
 		}
 		f := &out[i]
 		if d.Severity > f.Severity {
 			f.Severity = d.Severity
 		}
-		f.Evidence = append(f.Evidence, finding.Evidence{Server: d.Server, Query: d.Field, Answer: approvedNow(d)})
+		var g *group
+		for _, have := range groups[i] {
+			if have.d.Field == d.Field && have.d.Op == d.Op && join(have.d.Old) == join(d.Old) && join(have.d.New) == join(d.New) {
+				g = have
+				break
+			}
+		}
+		if g == nil {
+			g = &group{d: d}
+			groups[i] = append(groups[i], g)
+		}
+		if d.Server != "" {
+			g.servers = append(g.servers, d.Server)
+		}
 	}
 	for i := range out {
-		out[i].Message = message(domain, out[i])
+		for _, g := range groups[i] {
+			out[i].Evidence = append(out[i].Evidence, finding.Evidence{Server: strings.Join(g.servers, ", "), Query: g.d.Field, Answer: approvedNow(g.d)})
+		}
+		first := groups[i][0].d
+		out[i].Message = message(domain, out[i], first, len(groups[i]))
 	}
 	finding.Sort(out)
 	return out
@@ -168,19 +193,33 @@ func Needed(domain string) finding.Finding {
 		Evidence: []finding.Evidence{{Query: "baseline", Answer: "none approved"}}}
 }
 
-func message(domain string, f finding.Finding) string {
-	accept := fmt.Sprintf("if planned: nsguard baseline approve %s --reason \"…\"", domain)
-	switch f.ID {
-	case DelegationChanged:
-		return fmt.Sprintf("the delegation of %s differs from the approved baseline (%d difference(s)); %s", domain, len(f.Evidence), accept)
-	case ChildNSChanged:
-		return fmt.Sprintf("the NS set %s's servers publish differs from the approved baseline; %s", domain, accept)
-	case RegistrationChanged:
-		return fmt.Sprintf("the registration of %s differs from the approved baseline (%d difference(s)); %s", domain, len(f.Evidence), accept)
-	case RecordChanged:
-		return fmt.Sprintf("%s differs from the approved baseline; %s", f.Subject, accept)
+// message says the first difference in words, and how many more there
+// are; the accept command is the page's business, said once there.
+func message(domain string, f finding.Finding, first Diff, n int) string {
+	what := first.Field + " of " + domain
+	if f.ID == RecordChanged {
+		what = f.Subject
 	}
-	return f.ID
+	var s string
+	switch first.Op {
+	case Create:
+		s = fmt.Sprintf("%s added: %s (approved: none)", what, join(first.New))
+	case Delete:
+		s = fmt.Sprintf("%s removed: %s", what, join(first.Old))
+	default:
+		s = fmt.Sprintf("%s changed: approved %s → now %s", what, join(first.Old), join(first.New))
+	}
+	if n > 1 {
+		s += fmt.Sprintf(" (and %d more difference%s)", n-1, plural(n-1))
+	}
+	return s
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func approvedNow(d Diff) string {

@@ -32,7 +32,27 @@ func Load(ctx context.Context, q store.Queries, domain string) (*State, store.Ba
 	return s, b, nil
 }
 
-// StateOf is the approvable state of a check result.
+// StateOf is the approvable state of a check result, with the posture
+// findings it would accept.
 func StateOf(r checker.Result) *State {
-	return &State{Domain: r.Domain.Name, DNS: FromObservation(r.DNS), Registration: FromRecord(r.Registration)}
+	return &State{Domain: r.Domain.Name, DNS: FromObservation(r.DNS), Registration: FromRecord(r.Registration), Accepted: AcceptedOf(r.Findings)}
+}
+
+// MarkAccepted marks, in each result, the findings its domain's latest
+// baseline accepted (see State.MarkAccepted).
+func MarkAccepted(ctx context.Context, q store.Queries, results []checker.Result) error {
+	bs, err := q.LatestBaselines(ctx)
+	if err != nil {
+		return err
+	}
+	states := map[string]*State{}
+	for _, b := range bs {
+		if s, err := Unmarshal(b.Data); err == nil {
+			states[b.Domain] = s
+		}
+	}
+	for i := range results {
+		results[i].Findings = states[results[i].Domain.Name].MarkAccepted(results[i].Findings)
+	}
+	return nil
 }

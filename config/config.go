@@ -101,6 +101,12 @@ type Alerts struct {
 	// checked again, instead of waiting a whole schedule interval for the
 	// confirmation (0 disables).
 	Recheck Duration `yaml:"recheck"`
+	// GroupWindow: findings confirmed within it after an incident's page,
+	// and no worse than that incident, join it instead of paging again.
+	GroupWindow Duration `yaml:"group_window"`
+	// GroupWait holds the first page of an incident without a critical
+	// finding, so findings confirmed moments apart page together.
+	GroupWait Duration `yaml:"group_wait"`
 }
 
 // Slack configures the Slack receiver: a bot token or an incoming webhook.
@@ -325,6 +331,8 @@ func Default() *Config {
 			Confirmations:  2,
 			RepeatInterval: Duration(4 * time.Hour),
 			Recheck:        Duration(5 * time.Second),
+			GroupWindow:    Duration(5 * time.Minute),
+			GroupWait:      Duration(30 * time.Second),
 		},
 		Contacts: map[string]Contact{},
 	}

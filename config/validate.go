@@ -261,6 +261,12 @@ func (v *validator) alerts() {
 	if a.RepeatInterval <= 0 {
 		v.fail("alerts.repeat_interval", "must be positive")
 	}
+	if a.GroupWindow < 0 {
+		v.fail("alerts.group_window", "must not be negative")
+	}
+	if a.GroupWait < 0 {
+		v.fail("alerts.group_wait", "must not be negative")
+	}
 	s := a.Slack
 	bot := s.TokenFile != "" || s.TokenEnv != ""
 	hook := s.WebhookURLFile != "" || s.WebhookURLEnv != ""

@@ -95,6 +95,10 @@ type Finding struct {
 	Subject  string     `json:"subject,omitempty"`
 	Message  string     `json:"message"`
 	Evidence []Evidence `json:"evidence,omitempty"`
+	// Accepted marks a posture finding that was present, at this severity
+	// or worse, when a person approved the domain's baseline: accepted
+	// risk, shown and digested, never paged.
+	Accepted bool `json:"accepted,omitempty"`
 }
 
 // Key identifies the finding across observations (incident identity).

@@ -83,7 +83,12 @@ func baselineApproveCmd(g *globals) *cobra.Command {
 registration — shows what changed since the last approved version, and records
 the current state as the new version. A domain whose current state has critical
 findings (a hijacked delegation, a missing lock) is refused unless --force: approve
-planned changes, not incidents.`,
+planned changes, not incidents.
+
+Posture warnings present now (one DNS provider, every address in one /24, a
+registrar or a lock outside policy) are accepted with the state: shown by check,
+baseline show and the daily digest, never paged. The command lists them. One that
+appears after the approval, or gets worse, pages as usual.`,
 		Example: `  nsguard baseline approve shop-example.com --reason "CHG-1234: moved to provider B"
   nsguard baseline approve --reason "initial baseline"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,7 +125,7 @@ planned changes, not incidents.`,
 				if len(crit) > 0 && !force {
 					refused++
 					fmt.Fprintf(g.stdout, "%s: not approved: the current state has critical findings (%s); fix them, or --force\n",
-						r.Domain.Name, strings.Join(finding.IDs(r.Findings), ", "))
+						r.Domain.Name, strings.Join(uniq(crit), ", "))
 					continue
 				}
 				now := baseline.StateOf(r)
@@ -137,9 +142,10 @@ planned changes, not incidents.`,
 				}
 				note := ""
 				if force && len(crit) > 0 {
-					note = " (forced over " + strings.Join(crit, ", ") + ")"
+					note = " (forced over " + strings.Join(uniq(crit), ", ") + "; critical findings are never accepted and still page)"
 				}
 				fmt.Fprintf(g.stdout, "%s: approved as version %d by %s: %s%s\n", r.Domain.Name, b.Version, who, reason, note)
+				writeAccepted(g.stdout, now.Accepted)
 			}
 			if refused > 0 {
 				return withCode(exitWarning, fmt.Errorf("%d domain(s) not approved", refused))
@@ -218,6 +224,33 @@ func baselineShowCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// writeAccepted lists the accepted risk of a state.
+func writeAccepted(w io.Writer, acc []baseline.Accepted) {
+	if len(acc) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  accepted risk (shown, never paged; pages again if it gets worse):\n")
+	for _, a := range acc {
+		subject := ""
+		if a.Subject != "" {
+			subject = " (" + a.Subject + ")"
+		}
+		fmt.Fprintf(w, "    %-8s %s%s: %s\n", a.Severity, a.ID, subject, a.Message)
+	}
+}
+
+func uniq(ids []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 func writeState(w io.Writer, s *baseline.State) {
 	if d := s.DNS; d != nil {
 		fmt.Fprintf(w, "  parent NS (%s)  %s\n", d.ParentZone, strings.Join(d.ParentNS, ", "))
@@ -241,6 +274,7 @@ func writeState(w io.Writer, s *baseline.State) {
 		fmt.Fprintf(w, "  statuses       %s\n", strings.Join(r.Statuses, ", "))
 		fmt.Fprintf(w, "  registry NS    %s\n", strings.Join(r.Nameservers, ", "))
 	}
+	writeAccepted(w, s.Accepted)
 }
 
 func baselineDiffCmd(g *globals) *cobra.Command {

@@ -26,7 +26,9 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Long: `Checks each domain of the inventory (or the DOMAINs given; a name outside the
 inventory is checked as an ad-hoc tier-3 domain) once and prints the findings,
 worst first. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
-2 critical, 3 could not run (bad config, or a domain could not be checked at all).`,
+2 critical, 3 could not run (bad config, or a domain could not be checked at all).
+Findings the domain's approved baseline accepted as risk (posture warnings present
+at approval) are shown as accepted and do not count toward the status or exit code.`,
 		Example: `  nsguard check --config /etc/nsguard/nsguard.yaml
   nsguard check shop-example.com -o json | jq '.domains[0].findings'
   nsguard check --only dns`,
@@ -62,6 +64,7 @@ worst first. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
 			bar := newProgress(g.stderr, "checking")
 			results := ck.Run(cmd.Context(), domains, checker.RunOptions{Classes: classes, Progress: bar.update})
 			bar.done()
+			g.markAccepted(cmd, cfg, results)
 			rep := checker.NewReport(results, time.Since(start))
 			if output == "json" {
 				enc := json.NewEncoder(g.stdout)

@@ -237,9 +237,51 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"healthy lab", "approved as version 1", "attacker", "┌─ Slack #dns-oncall", "NS_NOT_AS_DECLARED",
 		"Plan checksum:", "PASS       backup-independent", "run 1 done and verified", "public resolver now answers api.shop-switch.com CNAME api.shop-backup.net.",
-		"Resolved · shop-example.com", "Done: hijack → Slack page → failover to shop-backup.net → verified → resolved"} {
+		"Acknowledged by on-call: calling the .com registry", "✅ Resolved after", "the page above now reads: ✅ RESOLVED · shop-example.com (was CRITICAL)", "Done: hijack → Slack page → failover to shop-backup.net → verified → resolved"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	checkReadmeExcerpt(t, out)
+}
+
+// checkReadmeExcerpt holds the README's demo excerpt to what the demo
+// prints: every line of it appears in the output, in order. A line that
+// ends in " …" stands for any line it starts; a line of "…" alone for
+// lines left out.
+func checkReadmeExcerpt(t *testing.T, out string) {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	i := strings.Index(text, "this excerpt\nis checked against the demo's output by a test")
+	if i < 0 {
+		t.Fatal("README lacks the demo excerpt")
+	}
+	block := text[i:]
+	block = block[strings.Index(block, "```\n")+4:]
+	block = block[:strings.Index(block, "```")]
+	got := strings.Split(out, "\n")
+	at := 0
+	for _, want := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
+		w := strings.TrimRight(want, " ")
+		if strings.TrimSpace(w) == "…" || w == "" {
+			continue
+		}
+		prefix := strings.HasSuffix(w, " …")
+		w = strings.TrimSuffix(w, " …")
+		found := false
+		for ; at < len(got); at++ {
+			if g := strings.TrimRight(got[at], " "); g == w || (prefix && strings.HasPrefix(g, w)) {
+				found, at = true, at+1
+				break
+			}
+		}
+		if !found {
+			t.Errorf("README's demo excerpt line is not in the demo's output (in order): %q", want)
+			return
 		}
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/store"
 )
 
@@ -223,8 +222,8 @@ refused by a safety rule (0 with --force, which the plan then names).`,
 
 // runFlags are the flags run and rollback share.
 type runFlags struct {
-	dryRun, yes, force, deliver bool
-	checksum, by, output        string
+	dryRun, yes, force, noDeliver bool
+	checksum, by, output          string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -233,7 +232,10 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.checksum, "plan-checksum", "", "refuse unless the plan read now has this checksum (from failover plan; 12+ hex digits)")
 	cmd.Flags().BoolVar(&f.force, "force", false, "run despite refusing safety rules; the plan, the log and the Slack thread say so")
 	cmd.Flags().StringVar(&f.by, "by", "", "who runs it, for the audit trail (default $SUDO_USER, $USER)")
-	cmd.Flags().BoolVar(&f.deliver, "deliver", false, "deliver the Slack thread from this process (when no daemon runs on this store; with a daemon, it delivers)")
+	cmd.Flags().BoolVar(&f.noDeliver, "no-deliver", false, "leave the Slack thread to the daemon (by default this process posts it as the run goes, beside a daemon or without one, never twice)")
+	var deliver bool
+	cmd.Flags().BoolVar(&deliver, "deliver", true, "")
+	_ = cmd.Flags().MarkDeprecated("deliver", "the Slack thread is delivered by default; --no-deliver leaves it to the daemon")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output: text or json (the result; json never prompts, so it needs --yes)")
 }
 
@@ -266,12 +268,19 @@ func (f *runFlags) execute(cmd *cobra.Command, g *globals, env *failoverEnv, opt
 			failover.WriteStepLine(g.stdout, ev)
 		}
 	}
+	// The run's Slack thread goes out as the run goes: a sender runs
+	// beside it, then waits (bounded) for the rest. Claims keep a running
+	// daemon from sending any of it again.
+	var stopSending func() []int64
+	if !f.noDeliver && !f.dryRun {
+		stopSending = g.sendDuring(ctx, env.cfg, env.st)
+	}
 	res, err := do(ctx, opts)
 	if res != nil && res.Plan != nil && (f.dryRun || err != nil) {
 		showPlan(res.Plan)
 	}
-	if f.deliver && res != nil && res.RunID != 0 && !f.dryRun {
-		deliver(ctx, g, env)
+	if stopSending != nil {
+		g.deliver(ctx, env.cfg, env.st, stopSending())
 	}
 	if !text {
 		if res == nil {
@@ -315,28 +324,6 @@ func askConfirm(g *globals, p *failover.Plan) (bool, error) {
 		return false, err
 	}
 	return strings.TrimSpace(line) == p.Playbook, nil
-}
-
-// deliver sends what the run enqueued, from this process.
-func deliver(ctx context.Context, g *globals, env *failoverEnv) {
-	log := g.logger(!g.isTTY)
-	rcv, err := outbox.NewReceiver(env.cfg.Alerts.Slack, env.st, log)
-	if err != nil {
-		fmt.Fprintf(g.stderr, "nsguard: cannot deliver the Slack thread: %v (the messages stay in the outbox for the daemon)\n", err)
-		return
-	}
-	d, err := outbox.New(env.st, outbox.Options{Receiver: rcv, Logger: log})
-	if err != nil {
-		fmt.Fprintf(g.stderr, "nsguard: cannot deliver the Slack thread: %v\n", err)
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	r, err := d.Flush(dctx)
-	if err != nil || r.Retried > 0 || r.Dead > 0 {
-		fmt.Fprintf(g.stderr, "nsguard: Slack delivery: %d delivered, %d to retry, %d failed (%v); pending messages stay in the outbox for the daemon\n",
-			r.Delivered, r.Retried, r.Dead, err)
-	}
 }
 
 // preflight refuses, before anything runs, a run that could not be

@@ -192,7 +192,7 @@ func TestFailoverCLI(t *testing.T) {
 		t.Fatalf("refused runs changed something: api %s, %d webhook calls", got, fl.webhookCalls())
 	}
 
-	code, out, stderr = runCLI(t, "failover", "run", "shop-to-backup", "--yes", "--plan-checksum", sum[:12], "--by", "alice", "--deliver", "--config", cfg)
+	code, out, stderr = runCLI(t, "failover", "run", "shop-to-backup", "--yes", "--plan-checksum", sum[:12], "--by", "alice", "--config", cfg)
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -312,7 +312,7 @@ func testFailoverCLIDone(t *testing.T, fl *failoverLab) {
 	if code != 0 || !strings.Contains(out, "- api.shop-switch.com.\t60\tIN\tCNAME\tapi.shop-example.com.") {
 		t.Fatalf("plan: exit %d\n%s", code, out)
 	}
-	code, out, stderr := runCLI(t, "failover", "run", "shop-to-backup", "--yes", "--deliver", "--config", cfg)
+	code, out, stderr := runCLI(t, "failover", "run", "shop-to-backup", "--yes", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "done and verified") {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)
 	}

@@ -132,6 +132,17 @@ func (g *globals) logger(json bool) *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, opts))
 }
 
+// quietLogger is for the engines a command drives: what they log for the
+// daemon's journal (an alert enqueued) is noise on a terminal, so only
+// warnings show unless --log-level asks for more.
+func (g *globals) quietLogger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil || lvl >= slog.LevelInfo {
+		lvl = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {

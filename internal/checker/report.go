@@ -30,11 +30,14 @@ type DomainReport struct {
 
 // Summary counts a Report.
 type Summary struct {
-	Total      int     `json:"total"`
-	Critical   int     `json:"critical"`
-	Warning    int     `json:"warning"`
-	OK         int     `json:"ok"`
-	Errors     int     `json:"errors"`
+	Total    int `json:"total"`
+	Critical int `json:"critical"`
+	Warning  int `json:"warning"`
+	OK       int `json:"ok"`
+	Errors   int `json:"errors"`
+	// Accepted counts findings that are accepted risk (present when the
+	// baseline was approved): shown, but not in Status or the exit code.
+	Accepted   int     `json:"accepted"`
 	Queries    int     `json:"dns_queries"`
 	DurationMS float64 `json:"duration_ms"`
 }
@@ -56,7 +59,14 @@ func NewReport(results []Result, took time.Duration) *Report {
 			rec.Raw = "" // bounded, but noise in a report
 			dr.Registration = rec
 		}
-		worst := r.Worst()
+		worst := finding.OK
+		for _, f := range r.Findings {
+			if f.Accepted {
+				rep.Summary.Accepted++
+			} else if f.Severity > worst {
+				worst = f.Severity
+			}
+		}
 		dr.Status = worst.String()
 		if err := r.Err(); err != nil {
 			dr.Error = err.Error()
@@ -151,7 +161,12 @@ func (r *Report) WriteTable(w io.Writer, cfg *config.Config, verbose, colour boo
 			if f.Subject != "" {
 				id += " [" + f.Subject + "]"
 			}
-			fmt.Fprintf(w, "    %s %s  %s\n", paint(colourFor(f.Severity.String()), fmt.Sprintf("%-8s", sev)), id, f.Message)
+			colourSev := f.Severity.String()
+			if f.Accepted {
+				// Accepted risk: shown, dimmed, and said so.
+				colourSev, id = "", id+" (accepted risk)"
+			}
+			fmt.Fprintf(w, "    %s %s  %s\n", paint(colourFor(colourSev), fmt.Sprintf("%-8s", sev)), id, f.Message)
 			ev := f.Evidence
 			if !verbose && len(ev) > 1 {
 				ev = ev[:1]
@@ -165,8 +180,19 @@ func (r *Report) WriteTable(w io.Writer, cfg *config.Config, verbose, colour boo
 		}
 	}
 	s := r.Summary
-	fmt.Fprintf(w, "\n%d domains: %d critical, %d warning, %d ok, %d not checked — %d DNS queries in %.0f ms\n",
-		s.Total, s.Critical, s.Warning, s.OK, s.Errors, s.Queries, s.DurationMS)
+	accepted := ""
+	if s.Accepted > 0 {
+		accepted = fmt.Sprintf(" (%d accepted %s not counted)", s.Accepted, plural(s.Accepted, "finding", "findings"))
+	}
+	fmt.Fprintf(w, "\n%d domains: %d critical, %d warning, %d ok, %d not checked%s — %d DNS queries in %.0f ms\n",
+		s.Total, s.Critical, s.Warning, s.OK, s.Errors, accepted, s.Queries, s.DurationMS)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func sortStable[T any](s []T, less func(a, b T) bool) {

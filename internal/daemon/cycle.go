@@ -96,7 +96,7 @@ func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []co
 					fs = append(fs, baseline.Needed(r.Domain.Name))
 				}
 			}
-			fs = finding.Merge(fs)
+			fs = bases[r.Domain.Name].MarkAccepted(finding.Merge(fs))
 			ok := d.record(ctx, checker.DNS, r, fs, at)
 			c := map[[2]string]int{}
 			for _, f := range fs {
@@ -160,7 +160,7 @@ func (d *Daemon) registrationCycle(ctx context.Context) {
 		if b := bases[r.Domain.Name]; b != nil && r.Registration != nil {
 			fs = append(fs, baseline.Findings(r.Domain.Name, baseline.DiffRegistration(b.Registration, baseline.FromRecord(r.Registration)))...)
 		}
-		fs = finding.Merge(fs)
+		fs = bases[r.Domain.Name].MarkAccepted(finding.Merge(fs))
 		if finding.Worst(fs) >= finding.Warning {
 			// Computed here, outside the engine's transaction: the message
 			// embeds it, and looking it up needs the network.
@@ -185,8 +185,16 @@ func (d *Daemon) registrationCycle(ctx context.Context) {
 
 // record stores one domain's observation and processes its findings. A
 // class that could not run at all is stored (with its error) but not
-// processed: no findings would wrongly resolve the domain's incidents.
+// processed: no findings would wrongly resolve the domain's incidents. A
+// result for a domain a reload removed while its cycle ran is dropped:
+// it would open an incident nothing would ever resolve.
 func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs []finding.Finding, at time.Time) bool {
+	d.inventory.RLock()
+	defer d.inventory.RUnlock()
+	if !d.inInventory(r.Domain.Name) {
+		d.log.Info("dropping a result for a domain no longer in the inventory", "domain", r.Domain.Name, "class", class)
+		return false
+	}
 	snap := checker.NewSnapshot(class, r, fs, func(rec *registry.Record) string { return audit.Registrant(audit.Input{Registration: rec}) })
 	changed, err := checker.Put(ctx, d.st, r.Domain.Name, class, at, snap)
 	if err != nil {
@@ -248,6 +256,11 @@ func (d *Daemon) auditCycle(ctx context.Context) {
 		return
 	}
 	rep := audit.Analyze(cfg, inputs, d.now())
+	// Accepted risk is said in the digest, since it is never paged.
+	bases := d.baselines(ctx)
+	for i := range rep.Findings {
+		bases[rep.Findings[i].Domain].MarkAccepted(rep.Findings[i : i+1])
+	}
 	dg := rep.Digest()
 	msg := &notify.Message{Kind: notify.KindDigest, Severity: dg.Worst, Title: dg.Title(), Text: dg.Markdown(), At: d.now()}
 	for _, f := range dg.Findings() {

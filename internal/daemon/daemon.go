@@ -66,10 +66,15 @@ type Daemon struct {
 	now   func() time.Time
 	ready atomic.Bool
 
-	mu    sync.RWMutex // guards cfg, ck, sched
+	mu    sync.RWMutex // guards cfg, names, ck, sched
 	cfg   *config.Config
+	names map[string]bool // cfg's domains, canonical
 	ck    *checker.Checker
 	sched *cron.Cron
+	// inventory orders recording a result against retiring a removed
+	// domain: a reload retires under the write lock, so no result of a
+	// cycle that started before it can reopen the domain's incidents.
+	inventory sync.RWMutex
 
 	contacts sync.Map // domain → contact sheet markdown (registration incidents)
 	firstDNS atomic.Bool
@@ -114,7 +119,7 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 		opts.Notify = func(string) {}
 	}
 	cfg := opts.Config
-	d := &Daemon{opts: opts, log: opts.Logger.With("component", "daemon"), now: opts.Now, cfg: cfg}
+	d := &Daemon{opts: opts, log: opts.Logger.With("component", "daemon"), now: opts.Now, cfg: cfg, names: domainNames(cfg)}
 	d.reg = prometheus.NewRegistry()
 	d.m = newMetrics(d.reg, opts.Version, opts.Commit)
 
@@ -191,9 +196,16 @@ func (d *Daemon) wait(ctx context.Context) error {
 	defer cancelWork()
 	d.workCtx = workCtx
 
+	// The delivery loop has its own context: at shutdown it stops first,
+	// finishing and recording the delivery in flight, and only then does
+	// one last flush send what the final cycles enqueued. One sender at a
+	// time in this process; the outbox's claims keep other processes out.
+	outCtx, cancelOut := context.WithCancel(workCtx)
+	defer cancelOut()
+	outDone := make(chan struct{})
+	go func() { defer close(outDone); d.out.Run(outCtx) }()
 	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() { defer bg.Done(); d.out.Run(workCtx) }()
+	bg.Add(1)
 	go func() { defer bg.Done(); d.tickLoop(workCtx) }()
 
 	d.schedule()
@@ -221,9 +233,13 @@ func (d *Daemon) wait(ctx context.Context) error {
 			case <-time.After(d.opts.Drain):
 				d.log.Warn("cycles still running after the drain period; cancelling them")
 			}
+			cancelOut()
+			<-outDone
 			// Give the outbox a moment to send what the last cycle enqueued.
 			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			d.out.Flush(flushCtx)
+			if _, err := d.out.Flush(flushCtx); err != nil {
+				d.log.Warn("final outbox flush", "err", err)
+			}
 			cancel()
 			cancelWork()
 			bg.Wait()
@@ -319,22 +335,40 @@ func (d *Daemon) reload() {
 	d.out.SetReceiver(rcv)
 	d.mu.Lock()
 	oldSched, oldCk := d.sched, d.ck
-	d.cfg, d.ck = cfg, ck
+	d.cfg, d.ck, d.names = cfg, ck, domainNames(cfg)
 	d.mu.Unlock()
 	// A cycle in flight finishes with the old checker; close it after.
 	stopped := oldSched.Stop()
 	go func() { <-stopped.Done(); oldCk.Close() }()
 	d.schedule()
-	// Domains no longer in the inventory: resolve their incidents.
+	// Domains no longer in the inventory: close their incidents.
+	d.inventory.Lock()
 	for _, dom := range old.Domains {
-		if _, ok := cfg.Domain(dom.Name); !ok {
-			if _, err := d.eng.Retire(d.workCtx, dom.Name, "removed from the inventory"); err != nil {
+		if !d.inInventory(dom.Name) {
+			reason := fmt.Sprintf("%s was removed from the inventory (config %s); nsguard no longer watches it", dom.Name, d.opts.ConfigPath)
+			if _, err := d.eng.Retire(d.workCtx, dom.Name, reason); err != nil {
 				d.log.Error("retiring a removed domain", "domain", dom.Name, "err", err)
 			}
 		}
 	}
+	d.inventory.Unlock()
 	d.m.reloads.WithLabelValues("applied").Inc()
 	d.log.Info("config reloaded", "file", d.opts.ConfigPath, "domains", len(cfg.Domains))
+}
+
+func domainNames(cfg *config.Config) map[string]bool {
+	m := make(map[string]bool, len(cfg.Domains))
+	for _, dom := range cfg.Domains {
+		m[config.CanonicalName(dom.Name)] = true
+	}
+	return m
+}
+
+// inInventory reports whether the running config watches domain.
+func (d *Daemon) inInventory(domain string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.names[config.CanonicalName(domain)]
 }
 
 // current returns the config and checker for a cycle.

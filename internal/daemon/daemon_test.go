@@ -18,6 +18,9 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/daemon"
+	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/internal/dnslab/labtest"
+	"github.com/nsguard/nsguard/internal/incident"
 	"github.com/nsguard/nsguard/internal/labenv"
 	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/outbox"
@@ -59,8 +62,28 @@ func newRig(t *testing.T, delegation, repeat string) *rig {
 }
 
 func newRigWith(t *testing.T, delegation, repeat, registration string) *rig {
+	return newRigOn(t, labenv.Options{}, delegation, repeat, registration)
+}
+
+// bindBase is this package's BIND lab, 127.66.0.0/16 (see the dnslab
+// README's address plan): packages' test binaries run in parallel.
+const bindBase = 66
+
+// backends are the two labs every end-to-end story runs on.
+var backends = []struct {
+	name string
+	opts func(t *testing.T) labenv.Options
+}{
+	{"in-process", func(*testing.T) labenv.Options { return labenv.Options{} }},
+	{"bind", func(t *testing.T) labenv.Options {
+		return labenv.Options{DNS: dnslab.Options{Backend: labtest.Backend(t), Base: bindBase}}
+	}},
+}
+
+func newRigOn(t *testing.T, lo labenv.Options, delegation, repeat, registration string) *rig {
 	t.Helper()
-	env, err := labenv.Start(context.Background(), labenv.Options{Dir: t.TempDir()})
+	lo.Dir = t.TempDir()
+	env, err := labenv.Start(context.Background(), lo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,67 +228,161 @@ func postsAbout(rec *slackrecorder.Recorder, domain string) []slackrecorder.Post
 	return out
 }
 
-// The issue's end-to-end story: healthy → approve → hijack → one critical
-// page within one interval, a threaded repeat, a resolved reply after reset.
-func TestHijackPagesOnceRepeatsInThreadAndResolves(t *testing.T) {
-	r := newRig(t, "@every 2s", "4s")
-	r.approveAll()
-	run := r.start()
-	time.Sleep(2500 * time.Millisecond)
-	if n := len(r.slack.Posts()); n != 0 {
-		t.Fatalf("healthy, approved lab paged %d times: %+v", n, r.slack.Posts())
-	}
-
-	hijackedAt := time.Now()
-	if err := r.env.DNS.Hijack(context.Background(), "shop-example.com"); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 2*time.Second+5*time.Second, "the page", func() bool { return len(r.slack.Posts()) > 0 })
-	latency := time.Since(hijackedAt)
-	t.Logf("hijack to Slack: %s (interval 2s, confirmations 2, recheck 300ms)", latency.Round(time.Millisecond))
-	page := r.slack.Posts()[0]
-	all := page.Text + string(page.Blocks)
-	for _, want := range []string{"shop-example.com", "NS_NOT_AS_DECLARED", "DELEGATION_CHANGED", "nsguard failover run shop-to-backup", "nsguard baseline approve shop-example.com", "attacker.net"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("the page lacks %q:\n%s", want, all)
+// topLevel returns the posts that start a thread: the pages.
+func topLevel(posts []slackrecorder.Post) []slackrecorder.Post {
+	var out []slackrecorder.Post
+	for _, p := range posts {
+		if p.ThreadTS == "" {
+			out = append(out, p)
 		}
 	}
-	if page.Channel != "#dns-oncall" || page.ThreadTS != "" {
-		t.Errorf("the page went to %q thread %q", page.Channel, page.ThreadTS)
-	}
-	time.Sleep(2500 * time.Millisecond) // another cycle: no second page
-	if n := len(r.slack.Posts()); n != 1 {
-		t.Fatalf("want exactly one message within the interval, got %d", n)
-	}
+	return out
+}
 
-	waitFor(t, 8*time.Second, "the repeat", func() bool { return len(r.slack.Posts()) >= 2 })
-	if rep := r.slack.Posts()[1]; rep.ThreadTS != page.TS {
-		t.Errorf("the repeat is not a reply in the incident's thread: %+v", rep)
+// inThread returns the replies in the thread started by ts whose text
+// contains want.
+func inThread(posts []slackrecorder.Post, ts, want string) []slackrecorder.Post {
+	var out []slackrecorder.Post
+	for _, p := range posts {
+		if p.ThreadTS == ts && strings.Contains(p.Text+string(p.Blocks), want) {
+			out = append(out, p)
+		}
 	}
+	return out
+}
 
-	if err := r.env.DNS.Reset(context.Background()); err != nil {
-		t.Fatal(err)
+// noDuplicates fails if Slack received one message twice: the same text
+// in the same thread.
+func noDuplicates(t *testing.T, posts []slackrecorder.Post) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, p := range posts {
+		k := p.ThreadTS + "\x00" + p.Text
+		if seen[k]++; seen[k] > 1 {
+			t.Errorf("delivered twice: %q (thread %q)", p.Text, p.ThreadTS)
+		}
 	}
-	waitFor(t, 10*time.Second, "the resolved reply", func() bool {
-		for _, p := range r.slack.Posts() {
-			if p.ThreadTS == page.TS && strings.Contains(strings.ToLower(p.Text+string(p.Blocks)), "resolved") {
-				return true
+}
+
+// cli is what an `nsguard incident ack` beside the daemon does: its own
+// store connections, engine and sender, on the daemon's store.
+func (r *rig) cliAck(id int64, by, reason string) {
+	r.t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, r.cfg.Store.Path, store.Options{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer st.Close()
+	eng, err := incident.New(st, incident.Options{Policy: incident.PolicyFromConfig(r.cfg)})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	res, err := eng.Ack(ctx, id, by, reason)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rcv, err := outbox.NewReceiver(r.cfg.Alerts.Slack, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	out, err := outbox.New(st, outbox.Options{Receiver: rcv, Owner: "cli"})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if pending, err := out.Wait(wctx, res.MessageIDs); err != nil || pending != 0 {
+		r.t.Fatalf("the ack's messages: %d pending, %v", pending, err)
+	}
+}
+
+// The on-call's story, on a lab whose healthy domains carry accepted
+// warnings (one provider, one /24), against both labs: nothing at start-up;
+// a hijack is one new top-level CRITICAL page within an interval and a few
+// seconds; it repeats until acknowledged, then stops; the restore resolves
+// it in its thread, and the page shows it, while the accepted warnings
+// stay quiet; nothing reaches Slack twice.
+func TestOnCallStory(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			lo := be.opts(t)
+			lo.Posture = true
+			const interval = 2 * time.Second
+			r := newRigOn(t, lo, "@every 2s", "4s", "@every 1h")
+			r.approveAll()
+			run := r.start()
+			time.Sleep(interval + 500*time.Millisecond)
+			if n := len(r.slack.Posts()); n != 0 {
+				t.Fatalf("accepted warnings paged at start-up: %d message(s): %s", n, r.slack.Posts()[0].Text)
 			}
-		}
-		return false
-	})
-	for _, p := range r.slack.Posts()[1:] {
-		if p.ThreadTS != page.TS {
-			t.Errorf("a message outside the incident's thread: %+v", p)
-		}
-		if strings.Contains(p.Token, "xoxb") && p.Token != token {
-			t.Errorf("token mangled")
-		}
+			checkFindings := body(t, run.addr, "/metrics")
+			if !strings.Contains(checkFindings, `nsguard_findings{id="NS_SINGLE_PROVIDER",severity="warning"}`) {
+				t.Fatalf("the lab has no posture warning to accept:\n%s", grep(checkFindings, "nsguard_findings"))
+			}
+
+			hijackedAt := time.Now()
+			if err := r.env.DNS.Hijack(context.Background(), "shop-example.com"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, interval+5*time.Second, "the page", func() bool { return len(topLevel(r.slack.Posts())) > 0 })
+			t.Logf("hijack to page: %s (interval %s, confirmations 2, recheck 300ms)", time.Since(hijackedAt).Round(time.Millisecond), interval)
+			page := topLevel(r.slack.Posts())[0]
+			if page.Channel != "#dns-oncall" || !strings.HasPrefix(page.Text, "🔴 [CRITICAL] shop-example.com · incident #1") {
+				t.Fatalf("page = %q in %q", page.Text, page.Channel)
+			}
+			all := page.Text + string(page.Blocks)
+			for _, want := range []string{"nsguard failover plan shop-to-backup", "nsguard incident ack 1", "attacker.net"} {
+				if !strings.Contains(all, want) {
+					t.Errorf("the page lacks %q:\n%s", want, all)
+				}
+			}
+			if strings.Contains(all, "one registrable domain") || strings.Contains(all, "/24") {
+				t.Errorf("an accepted posture warning rides along on the hijack page:\n%s", all)
+			}
+			waitFor(t, 2*time.Second, "the evidence reply", func() bool { return len(inThread(r.slack.Posts(), page.TS, "*Evidence*")) == 1 })
+			if ev := inThread(r.slack.Posts(), page.TS, "*Evidence*")[0]; !strings.Contains(string(ev.Blocks), "DELEGATION_CHANGED") {
+				t.Errorf("the evidence lacks DELEGATION_CHANGED: %s", ev.Blocks)
+			}
+
+			waitFor(t, 8*time.Second, "the repeat", func() bool { return len(inThread(r.slack.Posts(), page.TS, "*Still open*")) > 0 })
+			r.cliAck(1, "ann", "calling the registry")
+			acked := time.Now()
+			if len(inThread(r.slack.Posts(), page.TS, "*Acknowledged* by ann")) != 1 {
+				t.Fatalf("no ack reply in the thread")
+			}
+			repeats := len(inThread(r.slack.Posts(), page.TS, "*Still open*"))
+			time.Sleep(6 * time.Second) // more than the repeat interval
+			if n := len(inThread(r.slack.Posts(), page.TS, "*Still open*")); n != repeats {
+				t.Fatalf("%d repeat(s) after the ack", n-repeats)
+			}
+
+			restoredAt := time.Now()
+			if err := r.env.DNS.Restore(context.Background(), "shop-example.com"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 2*interval+5*time.Second, "the resolution", func() bool { return len(inThread(r.slack.Posts(), page.TS, "*Resolved*")) > 0 })
+			t.Logf("restore to resolved: %s; acknowledged %s before", time.Since(restoredAt).Round(time.Millisecond), restoredAt.Sub(acked).Round(time.Second))
+			waitFor(t, 2*time.Second, "the page to show the resolution", func() bool {
+				for _, u := range r.slack.Updates() {
+					if u.TS == page.TS && strings.Contains(string(u.Blocks), "RESOLVED · shop-example.com") {
+						return true
+					}
+				}
+				return false
+			})
+			time.Sleep(interval + time.Second)
+			posts := r.slack.Posts()
+			if tl := topLevel(posts); len(tl) != 1 {
+				t.Errorf("%d top-level messages, want the one page: %q", len(tl), tl[len(tl)-1].Text)
+			}
+			noDuplicates(t, posts)
+			if strings.Contains(r.logs.String(), token) {
+				t.Error("the Slack token appears in the logs")
+			}
+			run.stop(t)
+		})
 	}
-	if strings.Contains(r.logs.String(), token) {
-		t.Error("the Slack token appears in the logs")
-	}
-	run.stop(t)
 }
 
 // Slack down (HTTP 500) while the incident opens: the page arrives once
@@ -291,26 +408,29 @@ func TestSlackOutageLosesNothing(t *testing.T) {
 	if err := r.env.DNS.Reset(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second) // the incident resolves while Slack is still down
+	time.Sleep(4 * time.Second) // the incident resolves while Slack is still down
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	waitFor(t, 10*time.Second, "delivery after the outage", func() bool { return len(r.slack.Posts()) >= 2 })
+	waitFor(t, 10*time.Second, "delivery after the outage", func() bool { return len(r.slack.Posts()) >= 3 })
 	posts := r.slack.Posts()
-	if !strings.Contains(posts[0].Text+string(posts[0].Blocks), "NS_NOT_AS_DECLARED") {
+	if posts[0].ThreadTS != "" || !strings.Contains(posts[0].Text, "[CRITICAL] shop-example.com") {
 		t.Errorf("first delivered message is not the page: %s", posts[0].Text)
 	}
-	if posts[1].ThreadTS != posts[0].TS || !strings.Contains(strings.ToLower(posts[1].Text+string(posts[1].Blocks)), "resolved") {
-		t.Errorf("second message is not the resolution in the thread: %+v", posts[1])
+	if posts[1].ThreadTS != posts[0].TS || !strings.Contains(string(posts[1].Blocks), "NS_NOT_AS_DECLARED") {
+		t.Errorf("second message is not the evidence in the thread: %+v", posts[1])
+	}
+	if posts[2].ThreadTS != posts[0].TS || !strings.Contains(posts[2].Text, "[RESOLVED]") {
+		t.Errorf("third message is not the resolution in the thread: %+v", posts[2])
 	}
 	time.Sleep(time.Second)
-	if n := len(r.slack.Posts()); n != 2 {
-		t.Errorf("want 2 messages, got %d", n)
+	if n := len(r.slack.Posts()); n != 3 {
+		t.Errorf("want 3 messages, got %d", n)
 	}
 }
 
-// The daemon is killed in the middle of its cycles and restarted: the
-// incident it paged for is not paged again.
+// The daemon is stopped in the middle of its cycles and restarted with an
+// open incident and a resolved one: nothing is paged again.
 func TestRestartDoesNotRepage(t *testing.T) {
 	r := newRigWith(t, "@every 1s", "1h", "@every 1s")
 	r.approveAll()
@@ -336,6 +456,66 @@ func TestRestartDoesNotRepage(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if after := len(r.slack.Posts()); after != before {
 		t.Fatalf("restart sent %d more message(s): %s", after-before, r.slack.Posts()[before].Text)
+	}
+	noDuplicates(t, r.slack.Posts())
+}
+
+// A reload that removes a domain closes its incident with a message that
+// says so ("closed", not "resolved"), and no later result of a cycle that
+// was running reopens it.
+func TestReloadRemovingADomainClosesItsIncident(t *testing.T) {
+	r := newRigWith(t, "@every 1s", "1h", "@every 1s")
+	r.approveAll()
+	run := r.start()
+	if err := r.env.DNS.Hijack(context.Background(), "shop-example.com"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the page", func() bool { return len(topLevel(r.slack.Posts())) > 0 })
+	page := topLevel(r.slack.Posts())[0]
+	cfg, err := os.ReadFile(r.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drop shop-example.com from the inventory (and the playbook naming it).
+	text := string(cfg)
+	i := strings.Index(text, "playbooks:")
+	text = text[:i]
+	var kept []string
+	skip := false
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "  - name: ") {
+			skip = strings.Contains(line, "shop-example.com")
+		} else if !strings.HasPrefix(line, "    ") {
+			skip = false
+		}
+		if !skip {
+			kept = append(kept, line)
+		}
+	}
+	if err := os.WriteFile(r.cfgPath, []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run.reload <- struct{}{}
+	waitFor(t, 5*time.Second, "the closing message", func() bool { return len(inThread(r.slack.Posts(), page.TS, "*Closed:*")) == 1 })
+	closing := inThread(r.slack.Posts(), page.TS, "*Closed:*")[0]
+	if !strings.Contains(string(closing.Blocks), "removed from the inventory") || strings.Contains(closing.Text, "RESOLVED") {
+		t.Fatalf("closing message = %q %s", closing.Text, closing.Blocks)
+	}
+	time.Sleep(3 * time.Second) // cycles that ran across the reload finish
+	if tl := topLevel(r.slack.Posts()); len(tl) != 1 {
+		t.Fatalf("a removed domain paged again: %q", tl[len(tl)-1].Text)
+	}
+	st, err := store.Open(context.Background(), r.cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	open, err := st.OpenIncidents(context.Background(), "shop-example.com")
+	if err != nil || len(open) != 0 {
+		t.Fatalf("open incidents for the removed domain: %+v, %v", open, err)
+	}
+	if inc, err := st.Incident(context.Background(), 1); err != nil || inc.Status != store.IncidentClosed {
+		t.Fatalf("incident #1 = %+v, %v", inc, err)
 	}
 }
 
@@ -381,6 +561,7 @@ func TestMetricsAndProbes(t *testing.T) {
 	for _, name := range []string{
 		"nsguard_cycle_duration_seconds_bucket", "nsguard_cycles_total", "nsguard_dns_queries_total",
 		"nsguard_findings", "nsguard_domain_last_success_timestamp_seconds", "nsguard_outbox_depth",
+		"nsguard_incident_events_total",
 		"nsguard_outbox_delivery_failures_total", "nsguard_incidents_open", "nsguard_build_info",
 		"process_resident_memory_bytes", "go_goroutines",
 	} {
@@ -429,9 +610,9 @@ func TestRegistrationChangePagesWithTheContactSheet(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the registration page", func() bool { return len(postsAbout(r.slack, "shop-example.com")) > 0 })
-	page := postsAbout(r.slack, "shop-example.com")[0]
-	all := page.Text + string(page.Blocks)
+	waitFor(t, 10*time.Second, "the registration page and its evidence", func() bool { return len(postsAbout(r.slack, "shop-example.com")) > 1 })
+	page, detail := postsAbout(r.slack, "shop-example.com")[0], postsAbout(r.slack, "shop-example.com")[1]
+	all := page.Text + string(page.Blocks) + string(detail.Blocks)
 	for _, want := range []string{"REGISTRAR_NOT_APPROVED", "REGISTRATION_CHANGED", "LOCK_MISSING", "Evil Registrar Ltd", "compliance@icann.org", "VeriSign"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the registration page lacks %q:\n%s", want, all)

@@ -28,6 +28,7 @@ import (
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/daemon"
 	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/internal/incident"
 	"github.com/nsguard/nsguard/internal/labenv"
 	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/reglab"
@@ -166,6 +167,19 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	fmt.Fprintf(out, "\n   paged %s after the hijack.\n", time.Since(hijacked).Round(100*time.Millisecond))
 
+	// The on-call takes it: the page stops repeating and says who has it.
+	say("the on-call takes it: nsguard incident ack 1 --by on-call --reason \"calling the .com registry\"")
+	incs, err := incident.New(st, incident.Options{Policy: incident.PolicyFromConfig(cfg), Logger: opts.Logger})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if _, err := incs.Ack(ctx, 1, "on-call", "calling the .com registry"); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if !sink.waitFor(ctx, 10*time.Second, func(t string) bool { return strings.Contains(t, "Acknowledged") }) {
+		return errors.New("demo: the acknowledgement did not reach Slack")
+	}
+
 	// 5. The on-call reads the plan and runs the playbook.
 	say("the on-call reviews the plan: nsguard failover plan %s", playbook)
 	eng, err := failover.New(cfg, failover.Options{Store: st, Checker: ck, Logger: opts.Logger})
@@ -203,10 +217,11 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	if !sink.waitFor(ctx, 4*opts.Interval+10*time.Second, func(t string) bool {
-		return strings.Contains(strings.ToLower(t), "resolved") && strings.Contains(t, victim)
+		return strings.Contains(t, "*Resolved*") && strings.Contains(t, victim)
 	}) {
 		return errors.New("demo: the incident did not resolve")
 	}
+	sink.waitEdits(ctx, 2, 5*time.Second)
 	fmt.Fprintf(out, "\nDone: hijack → Slack page → failover to %s → verified → resolved. In production the same runs as\n", backup)
 	fmt.Fprintf(out, "`nsguard daemon --config /etc/nsguard/nsguard.yaml` and `nsguard failover run %s`.\n", playbook)
 	return nil

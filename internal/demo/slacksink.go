@@ -2,10 +2,7 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +18,7 @@ type slackSink struct {
 	out     io.Writer
 	mu      sync.Mutex
 	printed int
+	edits   int
 	roots   map[string]bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -73,6 +71,15 @@ func (s *slackSink) waitFor(ctx context.Context, d time.Duration, match func(tex
 	return false
 }
 
+// waitEdits waits until n edits of pages have arrived and prints them.
+func (s *slackSink) waitEdits(ctx context.Context, n int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil && len(s.rec.Updates()) < n {
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.flush()
+}
+
 // flushed prints every message that has arrived — the first n among
 // them — before the story goes on, so its next line comes after them.
 func (s *slackSink) flushed(n int) {
@@ -92,22 +99,18 @@ func (s *slackSink) flush() {
 	defer s.mu.Unlock()
 	posts := s.rec.Posts()
 	for ; s.printed < len(posts); s.printed++ {
-		p := posts[s.printed]
-		var b strings.Builder
-		head := fmt.Sprintf("   ┌─ Slack #%s", strings.TrimPrefix(p.Channel, "#"))
-		if p.ThreadTS != "" {
-			head = "   ├─ reply in thread"
-			if p.Broadcast {
-				head += " (also sent to the channel)"
-			}
-		}
-		b.WriteString(head + "\n")
-		for _, line := range renderBlocks(p.Blocks, p.Text) {
-			b.WriteString("   │ " + line + "\n")
-		}
-		b.WriteString("   └─\n")
-		io.WriteString(s.out, b.String()) // one write: the story's lines never land inside a message
+		// One write: the story's lines never land inside a message.
+		io.WriteString(s.out, indentLines(slackrecorder.Box(posts[s.printed])))
 	}
+	// chat.update: the page was edited in place (acknowledged, resolved).
+	edits := s.rec.Updates()
+	for ; s.edits < len(edits); s.edits++ {
+		io.WriteString(s.out, indentLines(slackrecorder.EditLine(edits[s.edits])))
+	}
+}
+
+func indentLines(s string) string {
+	return "   " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n   ") + "\n"
 }
 
 // lockedWriter serialises the story and the Slack printer on one terminal.
@@ -120,51 +123,4 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-var (
-	slackDate = regexp.MustCompile(`<!date\^[^|>]*\|([^>]*)>`)
-	slackLink = regexp.MustCompile(`<([^|>]+)\|([^>]+)>`)
-)
-
-// renderBlocks turns Block Kit JSON into terminal lines.
-func renderBlocks(raw json.RawMessage, fallback string) []string {
-	var blocks []struct {
-		Type string `json:"type"`
-		Text *struct {
-			Text string `json:"text"`
-		} `json:"text"`
-		Elements []struct {
-			Text string `json:"text"`
-		} `json:"elements"`
-	}
-	if err := json.Unmarshal(raw, &blocks); err != nil || len(blocks) == 0 {
-		return []string{fallback}
-	}
-	var out []string
-	add := func(t string) {
-		t = slackDate.ReplaceAllString(t, "$1")
-		t = slackLink.ReplaceAllString(t, "$2")
-		t = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "```", "", "*", "").Replace(t)
-		for _, l := range strings.Split(t, "\n") {
-			if strings.TrimSpace(l) != "" {
-				out = append(out, l)
-			}
-		}
-	}
-	for _, b := range blocks {
-		switch b.Type {
-		case "divider":
-			out = append(out, strings.Repeat("─", 40))
-		case "context":
-			for _, e := range b.Elements {
-				add(e.Text)
-			}
-		default:
-			if b.Text != nil {
-				add(b.Text.Text)
-			}
-		}
-	}
-	return out
 }

@@ -28,6 +28,38 @@ type Options struct {
 	Dir string
 	// Now is the registration lab's clock (default time.Now).
 	Now func() time.Time
+	// Posture gives the lab's domains the long-standing warnings real
+	// inventories carry (see PostureWorld). It replaces DNS.World.
+	Posture bool
+}
+
+// PostureWorld is the default world where shop-example.com, shop-backup.net
+// and shop-example.cn are delegated to two servers of provider A in one /24
+// (ns1 and a third server, ns3.provider-a.net at 127.B.1.2): every domain
+// healthy, each with NS_SINGLE_PROVIDER and NS_SAME_PREFIX warnings, the
+// kind of accepted risk that must never page.
+func PostureWorld(base byte, now time.Time) *dnslab.World {
+	w := dnslab.DefaultWorld(base, now)
+	ns1 := w.Host("ns1.provider-a.net")
+	ns3 := w.Addr(1, 2)
+	w.Hosts = append(w.Hosts, &dnslab.Host{Name: "ns3.provider-a.net.", Role: ns1.Role, Addr: ns3, Zones: append([]string(nil), ns1.Zones...)})
+	w.Zone("net").Add(fmt.Sprintf("ns3.provider-a.net. 172800 IN A %s", ns3))
+	w.Zone("provider-a.net").Add(fmt.Sprintf("ns3 A %s", ns3))
+	ns := []string{"ns1.provider-a.net.", "ns3.provider-a.net."}
+	for i, d := range w.Domains {
+		if d.Signed || d.Name == "corp-example.net" {
+			continue // a re-signed zone or in-domain glue: not worth the noise here
+		}
+		name := dns.Fqdn(d.Name)
+		var recs []string
+		for _, n := range ns {
+			recs = append(recs, fmt.Sprintf("%s 172800 IN NS %s", name, n))
+		}
+		w.Zone(w.ParentOf(d.Name)).Replace(name, dns.TypeNS, recs...)
+		w.Zone(d.Name).Replace(name, dns.TypeNS, recs...)
+		w.Domains[i].Nameservers = ns
+	}
+	return w
 }
 
 // Env is a running DNS lab plus registration lab.
@@ -52,6 +84,9 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		e.Dir, e.ownDir = d, true
 	}
 	var err error
+	if opts.Posture {
+		opts.DNS.World = PostureWorld
+	}
 	if opts.DNS.Dir == "" {
 		opts.DNS.Dir = filepath.Join(e.Dir, "dns")
 		if err := os.MkdirAll(opts.DNS.Dir, 0o755); err != nil {

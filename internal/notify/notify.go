@@ -25,15 +25,31 @@ import (
 type Kind string
 
 const (
-	// KindOpen pages: a new incident (the root of its thread).
+	// KindOpen pages: a new incident, a top-level message that starts its
+	// thread. Short: what, where, since when, what to do.
 	KindOpen Kind = "open"
-	// KindUpdate: a new finding, or a higher severity, on an open incident.
+	// KindDetail is the page's first reply: every finding with its
+	// evidence, server by server, and the contact sheet.
+	KindDetail Kind = "detail"
+	// KindUpdate: findings that joined an open incident.
 	KindUpdate Kind = "update"
-	// KindRepeat: the incident is still open after repeat_interval.
+	// KindCleared: some of the incident's findings cleared, others remain.
+	KindCleared Kind = "cleared"
+	// KindRepeat: the incident is still open, unacknowledged, after
+	// repeat_interval.
 	KindRepeat Kind = "repeat"
+	// KindAck: someone acknowledged the incident.
+	KindAck Kind = "ack"
 	// KindResolved: every finding of the incident cleared.
 	KindResolved Kind = "resolved"
-	// KindFailover: a failover run's progress (issue 6).
+	// KindClosed: the incident ended without resolving (its domain was
+	// removed from the inventory).
+	KindClosed Kind = "closed"
+	// KindRootUpdate rewrites the thread's first message in place
+	// (chat.update) to show the incident's state: acknowledged, resolved.
+	// Receivers that cannot edit skip it.
+	KindRootUpdate Kind = "root_update"
+	// KindFailover: a failover run's progress.
 	KindFailover Kind = "failover"
 	// KindDigest: a periodic summary (audit).
 	KindDigest Kind = "digest"
@@ -96,6 +112,47 @@ type Message struct {
 	Channel string `json:"channel,omitempty"`
 	// Broadcast also shows a thread reply in the channel.
 	Broadcast bool `json:"broadcast,omitempty"`
+
+	// State is the incident's state when the message was made: "open",
+	// "acknowledged", "resolved", "closed" (root updates show it).
+	State string `json:"state,omitempty"`
+	// AckedBy, AckReason and AckedAt say who took the incident.
+	AckedBy   string    `json:"acked_by,omitempty"`
+	AckReason string    `json:"ack_reason,omitempty"`
+	AckedAt   time.Time `json:"acked_at,omitzero"`
+	// EndedAt is when the incident resolved or closed.
+	EndedAt time.Time `json:"ended_at,omitzero"`
+	// Related are the domain's other open incidents (an escalation links
+	// the older thread).
+	Related []Related `json:"related,omitempty"`
+	// SeenFrom and NotSeenFrom name the vantage points that did and did
+	// not see the problem (clusters; empty on a single node).
+	SeenFrom    []string `json:"seen_from,omitempty"`
+	NotSeenFrom []string `json:"not_seen_from,omitempty"`
+}
+
+// Related is another incident a message points to.
+type Related struct {
+	IncidentID int64            `json:"incident_id"`
+	Severity   finding.Severity `json:"severity"`
+	Title      string           `json:"title"`
+	// ThreadKey finds the incident's thread; a receiver that can link to
+	// it does.
+	ThreadKey string `json:"thread_key,omitempty"`
+	Acked     bool   `json:"acked,omitempty"`
+	// URL links to the incident's thread; receivers that can make one
+	// (Slack's chat.getPermalink) set it just before rendering.
+	URL string `json:"url,omitempty"`
+}
+
+// IsIncident reports whether the message is about an incident (as opposed
+// to a failover run, a digest or a note).
+func (m *Message) IsIncident() bool {
+	switch m.Kind {
+	case KindOpen, KindDetail, KindUpdate, KindCleared, KindRepeat, KindAck, KindResolved, KindClosed, KindRootUpdate:
+		return true
+	}
+	return false
 }
 
 // Marshal encodes the message for the outbox.
@@ -110,8 +167,18 @@ func Unmarshal(b []byte) (*Message, error) {
 	return &m, nil
 }
 
-// PlaybookCommand is how a message tells someone to run a playbook.
-func PlaybookCommand(name string) string { return "nsguard failover run " + name }
+// PlanCommand is how a message tells someone to start a failover: read
+// the plan first (it prints the checksum the run needs), as the runbook
+// says.
+func PlanCommand(name string) string { return "nsguard failover plan " + name }
+
+// AckCommand is how a message tells someone to take the incident.
+func AckCommand(id int64) string {
+	return fmt.Sprintf("nsguard incident ack %d --by NAME --reason \"…\"", id)
+}
+
+// ShowCommand prints an incident with all its evidence.
+func ShowCommand(id int64) string { return fmt.Sprintf("nsguard incident show %d", id) }
 
 // AcceptCommand is how a message tells someone to accept a planned change.
 func AcceptCommand(domain string) string {

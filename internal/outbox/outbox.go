@@ -1,16 +1,22 @@
-// Package outbox delivers the messages the incident engine (and later the
-// failover engine) stored in the store's outbox table. Enqueueing happens in
+// Package outbox delivers the messages the incident engine and the
+// failover engine stored in the store's outbox table. Enqueueing happens in
 // the same transaction as the state change that causes it, so a crash can
-// neither lose a page nor invent one; delivery is at-least-once, strictly in
-// order within a thread key, with exponential back-off and Retry-After.
+// neither lose a page nor invent one. Every sender claims a message before
+// sending it, so any number of processes (the daemon, a CLI command,
+// replicas) share one outbox and each message is sent once; delivery is
+// strictly in order within a thread key, with exponential back-off and
+// Retry-After.
 package outbox
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"sync"
 	"time"
 
@@ -34,7 +40,8 @@ func Enqueue(ctx context.Context, q store.Queries, msg *notify.Message) (int64, 
 	if at.IsZero() {
 		at = time.Now()
 	}
-	return q.Enqueue(ctx, store.OutboxMessage{CreatedAt: at, Kind: string(msg.Kind), Channel: msg.Channel, ThreadKey: msg.ThreadKey, Payload: payload})
+	return q.Enqueue(ctx, store.OutboxMessage{CreatedAt: at, Kind: string(msg.Kind), Channel: msg.Channel, ThreadKey: msg.ThreadKey,
+		IncidentID: msg.IncidentID, Payload: payload})
 }
 
 // NewReceiver builds the receiver alerts.slack configures: the bot (token),
@@ -87,8 +94,27 @@ type Options struct {
 	// PollInterval bounds the idle wait between passes (default 5s); Kick
 	// wakes the loop sooner.
 	PollInterval time.Duration
+	// Owner names this sender in its claims (default host:pid:random).
+	Owner string
+	// Lease is how long a claim lasts (default 2×Timeout + 30s): a sender
+	// killed while holding a claim delays that message by at most this.
+	// It must outlast one delivery, or a slow send could be taken over and
+	// sent twice.
+	Lease time.Duration
+	// Epoch returns the fencing token claims carry (the leader's epoch on
+	// a cluster); nil means 0.
+	Epoch func() int64
 	// Registerer receives the outbox metrics; nil registers none.
 	Registerer prometheus.Registerer
+}
+
+// DefaultOwner names this process: host, pid and a random suffix (a
+// restarted process with a recycled pid is still a new owner).
+func DefaultOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
 // Counters are the dispatcher's totals since it started.
@@ -105,8 +131,8 @@ type Result struct {
 	Delivered, Retried, Dead int
 }
 
-// Dispatcher is the delivery loop. Run one per store: two dispatchers on
-// one database would both send.
+// Dispatcher is the delivery loop. Any number of dispatchers, in any number
+// of processes, may share one store: each claims what it sends.
 type Dispatcher struct {
 	st      store.Store
 	rcv     notify.Receiver
@@ -116,6 +142,9 @@ type Dispatcher struct {
 	batch   int
 	timeout time.Duration
 	poll    time.Duration
+	owner   string
+	lease   time.Duration
+	epoch   func() int64
 	kick    chan struct{}
 	metrics *metrics
 
@@ -147,10 +176,22 @@ func New(st store.Store, o Options) (*Dispatcher, error) {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 5 * time.Second
 	}
+	if o.Owner == "" {
+		o.Owner = DefaultOwner()
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2*o.Timeout + 30*time.Second
+	}
+	if o.Lease <= o.Timeout {
+		return nil, fmt.Errorf("outbox: a claim lease of %s does not outlast one delivery (timeout %s)", o.Lease, o.Timeout)
+	}
+	if o.Epoch == nil {
+		o.Epoch = func() int64 { return 0 }
+	}
 	d := &Dispatcher{
 		st: st, rcv: o.Receiver, now: o.Now, backoff: o.Backoff, batch: o.BatchSize,
-		timeout: o.Timeout, poll: o.PollInterval, kick: make(chan struct{}, 1),
-		logger: o.Logger.With("component", "outbox"),
+		timeout: o.Timeout, poll: o.PollInterval, owner: o.Owner, lease: o.Lease, epoch: o.Epoch,
+		kick: make(chan struct{}, 1), logger: o.Logger.With("component", "outbox"),
 	}
 	m, err := newMetrics(o.Registerer, st)
 	if err != nil {
@@ -201,6 +242,9 @@ func (d *Dispatcher) PausedUntil() time.Time {
 	return d.pausedUntil
 }
 
+// Owner is the name this dispatcher claims messages under.
+func (d *Dispatcher) Owner() string { return d.owner }
+
 // Run delivers until ctx is done, then returns nil. A delivery in flight
 // when ctx ends is finished and recorded (bounded by Timeout), so a clean
 // shutdown never leaves a sent message marked pending: nothing is sent
@@ -250,9 +294,9 @@ func (d *Dispatcher) nextWait(ctx context.Context) time.Duration {
 	return wait
 }
 
-// Flush delivers every message due now, thread by thread in order, and
-// returns when none is left due, delivery is paused by a rate limit, or ctx
-// ends.
+// Flush delivers every message due now that no other sender holds, thread
+// by thread in order, and returns when none is left due, delivery is
+// paused by a rate limit, or ctx ends.
 func (d *Dispatcher) Flush(ctx context.Context) (Result, error) {
 	var res Result
 	for {
@@ -263,7 +307,7 @@ func (d *Dispatcher) Flush(ctx context.Context) (Result, error) {
 		if now.Before(d.PausedUntil()) {
 			return res, nil
 		}
-		rows, err := d.st.DueMessages(ctx, now, d.batch)
+		rows, err := d.st.ClaimDue(ctx, store.Claim{Owner: d.owner, Epoch: d.epoch(), Now: now, Until: now.Add(d.lease), Limit: d.batch})
 		if err != nil {
 			return res, fmt.Errorf("outbox: %w", err)
 		}
@@ -271,12 +315,16 @@ func (d *Dispatcher) Flush(ctx context.Context) (Result, error) {
 			return res, nil
 		}
 		progressed := false
-		for _, row := range rows {
+		for i, row := range rows {
 			if ctx.Err() != nil || d.now().Before(d.PausedUntil()) {
+				// Hand back what this pass claimed and will not send now,
+				// so another sender need not wait for the lease.
+				d.release(rows[i:])
 				return res, nil
 			}
 			outcome, err := d.deliver(ctx, row)
 			if err != nil {
+				d.release(rows[i+1:])
 				return res, err
 			}
 			switch outcome {
@@ -298,6 +346,50 @@ func (d *Dispatcher) Flush(ctx context.Context) (Result, error) {
 	}
 }
 
+// release gives back claims this dispatcher took and did not use: the
+// message stays due, and the next pass (of any sender) takes it. A claim
+// that cannot be released lapses after the lease.
+func (d *Dispatcher) release(rows []store.OutboxMessage) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, row := range rows {
+		if err := d.st.MarkRetry(ctx, row.ID, d.owner, row.Attempts, row.NextAttemptAt, row.LastError); err != nil && !errors.Is(err, store.ErrClaimLost) {
+			d.logger.Debug("cannot release a claim; it lapses after the lease", "id", row.ID, "err", err)
+		}
+	}
+}
+
+// Wait delivers until every message in ids is delivered or dead-lettered
+// (by this sender or another), or ctx ends: a CLI command's way to send
+// what it enqueued, beside a daemon or without one. It returns how many of
+// ids are still pending when it stops.
+func (d *Dispatcher) Wait(ctx context.Context, ids []int64) (pending int, err error) {
+	for {
+		if _, err := d.Flush(ctx); err != nil && ctx.Err() == nil {
+			return len(ids), err
+		}
+		pending = 0
+		for _, id := range ids {
+			m, err := d.st.OutboxMessage(context.WithoutCancel(ctx), id)
+			if err != nil {
+				return len(ids), fmt.Errorf("outbox: %w", err)
+			}
+			if m.DeliveredAt.IsZero() && m.DeadAt.IsZero() {
+				pending++
+			}
+		}
+		if pending == 0 || ctx.Err() != nil {
+			return pending, nil
+		}
+		wait := min(d.nextWait(ctx), 200*time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		case <-d.kick:
+		}
+	}
+}
+
 type outcome int
 
 const (
@@ -305,6 +397,16 @@ const (
 	retried
 	dead
 )
+
+// lostClaim is logged when a sender finds its claim gone after sending:
+// the lease was shorter than the delivery, and the message may go twice.
+func (d *Dispatcher) lostClaim(log *slog.Logger, what string, err error) error {
+	if errors.Is(err, store.ErrClaimLost) {
+		log.Error("the message's claim lapsed during delivery and another sender took it: it may be sent twice; raise the outbox lease", "outcome", what)
+		return nil
+	}
+	return fmt.Errorf("outbox: %w", err)
+}
 
 func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outcome, error) {
 	// Record the outcome even when ctx is ending: the receiver may have
@@ -316,8 +418,8 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 
 	msg, err := notify.Unmarshal(row.Payload)
 	if err != nil {
-		if err := d.st.MarkDead(rec, row.ID, attempts, d.now(), "corrupt payload: "+err.Error()); err != nil {
-			return dead, fmt.Errorf("outbox: %w", err)
+		if err := d.st.MarkDead(rec, row.ID, d.owner, attempts, d.now(), "corrupt payload: "+err.Error()); err != nil {
+			return dead, d.lostClaim(log, "dead", err)
 		}
 		d.count(rcv, dead)
 		log.Error("dead-lettered a message nsguard cannot decode", "err", err)
@@ -333,7 +435,10 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 
 	switch {
 	case nerr == nil:
-		if err := d.st.MarkDelivered(rec, row.ID, attempts, now); err != nil {
+		if err := d.st.MarkDelivered(rec, row.ID, d.owner, attempts, now); err != nil {
+			if errors.Is(err, store.ErrClaimLost) {
+				return delivered, d.lostClaim(log, "delivered", err)
+			}
 			return delivered, fmt.Errorf("outbox: delivered message %d but cannot record it (it may be sent again): %w", row.ID, err)
 		}
 		d.count(rcv, delivered)
@@ -352,8 +457,8 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 		} else {
 			wait = d.backoff.Delay(attempts)
 		}
-		if err := d.st.MarkRetry(rec, row.ID, attempts, now.Add(wait), nerr.Error()); err != nil {
-			return retried, fmt.Errorf("outbox: %w", err)
+		if err := d.st.MarkRetry(rec, row.ID, d.owner, attempts, now.Add(wait), nerr.Error()); err != nil {
+			return retried, d.lostClaim(log, "retry", err)
 		}
 		d.count(rcv, retried)
 		// Quiet on a long outage: the first failure and every tenth.
@@ -362,8 +467,8 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 		}
 		return retried, nil
 	default:
-		if err := d.st.MarkDead(rec, row.ID, attempts, now, nerr.Error()); err != nil {
-			return dead, fmt.Errorf("outbox: %w", err)
+		if err := d.st.MarkDead(rec, row.ID, d.owner, attempts, now, nerr.Error()); err != nil {
+			return dead, d.lostClaim(log, "dead", err)
 		}
 		d.count(rcv, dead)
 		log.Error("delivery failed and will not be retried: fix the receiver configuration", "domain", msg.Domain, "err", nerr)

@@ -347,7 +347,8 @@ func (q *queries) UnconfirmedDomains(ctx context.Context, class string, confirma
 		return nil, nil
 	}
 	rows, err := q.w.QueryContext(ctx, `SELECT DISTINCT domain FROM finding_states
-		WHERE class = $1 AND streak < $2 AND severity IN (`+strings.Join(marks, ", ")+`) ORDER BY domain`, args...)
+		WHERE class = $1 AND ((streak > 0 AND streak < $2 AND severity IN (`+strings.Join(marks, ", ")+`))
+			OR (streak = 0 AND absent > 0 AND absent < $2)) ORDER BY domain`, args...)
 	if err != nil {
 		return nil, wrap("unconfirmed domains", err)
 	}
@@ -394,7 +395,7 @@ func (q *queries) Changes(ctx context.Context, domain string, limit int) ([]Chan
 func (q *queries) FindingStates(ctx context.Context, domain string) ([]FindingState, error) {
 	// Read on the writer handle: the engine reads and then updates these in
 	// one transaction, and outside one the freshest state is what it wants.
-	rows, err := q.w.QueryContext(ctx, `SELECT domain, class, fkey, severity, streak, first_seen, last_seen, data
+	rows, err := q.w.QueryContext(ctx, `SELECT domain, class, fkey, severity, streak, absent, first_seen, last_seen, data
 		FROM finding_states WHERE domain = $1 ORDER BY class, fkey`, domain)
 	if err != nil {
 		return nil, wrap("finding states "+domain, err)
@@ -403,18 +404,18 @@ func (q *queries) FindingStates(ctx context.Context, domain string) ([]FindingSt
 		var s FindingState
 		var first, last int64
 		var data string
-		err := sc.Scan(&s.Domain, &s.Class, &s.Key, &s.Severity, &s.Streak, &first, &last, &data)
+		err := sc.Scan(&s.Domain, &s.Class, &s.Key, &s.Severity, &s.Streak, &s.Absent, &first, &last, &data)
 		s.FirstSeen, s.LastSeen, s.Data = fromMS64(first), fromMS64(last), json.RawMessage(data)
 		return s, err
 	})
 }
 
 func (q *queries) PutFindingState(ctx context.Context, s FindingState) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO finding_states (domain, class, fkey, severity, streak, first_seen, last_seen, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (domain, class, fkey) DO UPDATE SET severity = excluded.severity, streak = excluded.streak,
+	_, err := q.w.ExecContext(ctx, `INSERT INTO finding_states (domain, class, fkey, severity, streak, absent, first_seen, last_seen, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (domain, class, fkey) DO UPDATE SET severity = excluded.severity, streak = excluded.streak, absent = excluded.absent,
 			first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data`,
-		s.Domain, s.Class, s.Key, s.Severity, s.Streak, s.FirstSeen.UnixMilli(), s.LastSeen.UnixMilli(), text(s.Data))
+		s.Domain, s.Class, s.Key, s.Severity, s.Streak, s.Absent, s.FirstSeen.UnixMilli(), s.LastSeen.UnixMilli(), text(s.Data))
 	return wrap("put finding state "+s.Key, err)
 }
 
@@ -425,34 +426,37 @@ func (q *queries) DeleteFindingState(ctx context.Context, domain, class, key str
 
 // ---- incidents ----------------------------------------------------------------
 
-const incidentCols = `id, domain, status, severity, thread_key, channel, opened_at, updated_at, resolved_at, paged_at, last_notified_at, notifications, data`
+const incidentCols = `id, domain, status, severity, title, thread_key, channel, opened_at, updated_at, resolved_at, paged_at, last_notified_at, notifications, acked_at, acked_by, ack_reason, data`
 
 func scanIncident(sc interface{ Scan(...any) error }) (Incident, error) {
 	var i Incident
 	var opened, updated int64
-	var resolved, paged, notified sql.NullInt64
+	var resolved, paged, notified, acked sql.NullInt64
 	var data string
-	err := sc.Scan(&i.ID, &i.Domain, &i.Status, &i.Severity, &i.ThreadKey, &i.Channel, &opened, &updated, &resolved, &paged, &notified, &i.Notifications, &data)
+	err := sc.Scan(&i.ID, &i.Domain, &i.Status, &i.Severity, &i.Title, &i.ThreadKey, &i.Channel, &opened, &updated, &resolved, &paged, &notified,
+		&i.Notifications, &acked, &i.AckedBy, &i.AckReason, &data)
 	i.OpenedAt, i.UpdatedAt = fromMS64(opened), fromMS64(updated)
-	i.ResolvedAt, i.PagedAt, i.LastNotifiedAt = fromMS(resolved), fromMS(paged), fromMS(notified)
+	i.ResolvedAt, i.PagedAt, i.LastNotifiedAt, i.AckedAt = fromMS(resolved), fromMS(paged), fromMS(notified), fromMS(acked)
 	i.Data = json.RawMessage(data)
 	return i, err
 }
 
 func (q *queries) CreateIncident(ctx context.Context, i Incident) (int64, error) {
 	var id int64
-	err := q.w.QueryRowContext(ctx, `INSERT INTO incidents (domain, status, severity, thread_key, channel, opened_at, updated_at, resolved_at, paged_at, last_notified_at, notifications, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
-		i.Domain, i.Status, i.Severity, i.ThreadKey, i.Channel, i.OpenedAt.UnixMilli(), i.UpdatedAt.UnixMilli(),
-		ms(i.ResolvedAt), ms(i.PagedAt), ms(i.LastNotifiedAt), i.Notifications, text(i.Data)).Scan(&id)
+	err := q.w.QueryRowContext(ctx, `INSERT INTO incidents (domain, status, severity, title, thread_key, channel, opened_at, updated_at, resolved_at, paged_at,
+			last_notified_at, notifications, acked_at, acked_by, ack_reason, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+		i.Domain, i.Status, i.Severity, i.Title, i.ThreadKey, i.Channel, i.OpenedAt.UnixMilli(), i.UpdatedAt.UnixMilli(),
+		ms(i.ResolvedAt), ms(i.PagedAt), ms(i.LastNotifiedAt), i.Notifications, ms(i.AckedAt), i.AckedBy, i.AckReason, text(i.Data)).Scan(&id)
 	return id, wrap("create incident for "+i.Domain, err)
 }
 
 func (q *queries) UpdateIncident(ctx context.Context, i Incident) error {
-	res, err := q.w.ExecContext(ctx, `UPDATE incidents SET status = $2, severity = $3, thread_key = $4, channel = $5, updated_at = $6,
-		resolved_at = $7, paged_at = $8, last_notified_at = $9, notifications = $10, data = $11 WHERE id = $1`,
-		i.ID, i.Status, i.Severity, i.ThreadKey, i.Channel, i.UpdatedAt.UnixMilli(),
-		ms(i.ResolvedAt), ms(i.PagedAt), ms(i.LastNotifiedAt), i.Notifications, text(i.Data))
+	res, err := q.w.ExecContext(ctx, `UPDATE incidents SET status = $2, severity = $3, title = $4, thread_key = $5, channel = $6, updated_at = $7,
+		resolved_at = $8, paged_at = $9, last_notified_at = $10, notifications = $11, acked_at = $12, acked_by = $13, ack_reason = $14, data = $15
+		WHERE id = $1`,
+		i.ID, i.Status, i.Severity, i.Title, i.ThreadKey, i.Channel, i.UpdatedAt.UnixMilli(),
+		ms(i.ResolvedAt), ms(i.PagedAt), ms(i.LastNotifiedAt), i.Notifications, ms(i.AckedAt), i.AckedBy, i.AckReason, text(i.Data))
 	if err != nil {
 		return wrap(fmt.Sprintf("update incident %d", i.ID), err)
 	}
@@ -463,13 +467,30 @@ func (q *queries) UpdateIncident(ctx context.Context, i Incident) error {
 }
 
 func (q *queries) Incident(ctx context.Context, id int64) (Incident, error) {
-	i, err := scanIncident(q.r.QueryRowContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = $1`, id))
+	// On the writer inside a transaction: ack reads, then updates.
+	h := q.r
+	if q.inTx {
+		h = q.w
+	}
+	i, err := scanIncident(h.QueryRowContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE id = $1`, id))
 	return i, wrap(fmt.Sprintf("incident %d", id), err)
 }
 
-func (q *queries) OpenIncident(ctx context.Context, domain string) (Incident, error) {
-	i, err := scanIncident(q.w.QueryRowContext(ctx, `SELECT `+incidentCols+` FROM incidents WHERE domain = $1 AND status = 'open'`, domain))
-	return i, wrap("open incident for "+domain, err)
+func (q *queries) OpenIncidents(ctx context.Context, domain string) ([]Incident, error) {
+	// The engine reads these and then updates them in one transaction: read
+	// on the writer handle.
+	// Two spellings rather than "$1 = '' OR domain = $1", which keeps the
+	// planner from using the (domain, id) index: the engine runs this for
+	// every domain with findings, every cycle.
+	query, args := `SELECT `+incidentCols+` FROM incidents WHERE status = 'open' ORDER BY id`, []any{}
+	if domain != "" {
+		query, args = `SELECT `+incidentCols+` FROM incidents WHERE domain = $1 AND status = 'open' ORDER BY id`, []any{domain}
+	}
+	rows, err := q.w.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap("open incidents", err)
+	}
+	return collect(rows, "open incidents", scanIncident)
 }
 
 func (q *queries) Incidents(ctx context.Context, f IncidentFilter) ([]Incident, error) {
@@ -488,18 +509,35 @@ func (q *queries) CountOpenIncidents(ctx context.Context) (int, error) {
 	return n, wrap("count open incidents", err)
 }
 
+func (q *queries) OpenIncidentCounts(ctx context.Context) ([]IncidentCount, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT severity, CASE WHEN acked_at IS NULL THEN 0 ELSE 1 END AS acked, COUNT(*) FROM incidents
+		WHERE status = 'open' GROUP BY severity, CASE WHEN acked_at IS NULL THEN 0 ELSE 1 END ORDER BY severity`)
+	if err != nil {
+		return nil, wrap("count open incidents", err)
+	}
+	return collect(rows, "count open incidents", func(sc interface{ Scan(...any) error }) (IncidentCount, error) {
+		var c IncidentCount
+		var acked int
+		err := sc.Scan(&c.Severity, &acked, &c.N)
+		c.Acked = acked == 1
+		return c, err
+	})
+}
+
 // ---- outbox --------------------------------------------------------------------
 
-const outboxCols = `id, created_at, kind, channel, thread_key, payload, attempts, next_attempt_at, delivered_at, dead_at, last_error`
+const outboxCols = `id, created_at, kind, channel, thread_key, payload, incident_id, attempts, next_attempt_at, delivered_at, dead_at, last_error,
+	claim_owner, claim_until, claim_epoch`
 
 func scanOutbox(sc interface{ Scan(...any) error }) (OutboxMessage, error) {
 	var m OutboxMessage
 	var created, next int64
-	var delivered, dead sql.NullInt64
+	var delivered, dead, until sql.NullInt64
 	var payload string
-	err := sc.Scan(&m.ID, &created, &m.Kind, &m.Channel, &m.ThreadKey, &payload, &m.Attempts, &next, &delivered, &dead, &m.LastError)
+	err := sc.Scan(&m.ID, &created, &m.Kind, &m.Channel, &m.ThreadKey, &payload, &m.IncidentID, &m.Attempts, &next, &delivered, &dead, &m.LastError,
+		&m.ClaimOwner, &until, &m.ClaimEpoch)
 	m.CreatedAt, m.NextAttemptAt = fromMS64(created), fromMS64(next)
-	m.DeliveredAt, m.DeadAt = fromMS(delivered), fromMS(dead)
+	m.DeliveredAt, m.DeadAt, m.ClaimUntil = fromMS(delivered), fromMS(dead), fromMS(until)
 	m.Payload = json.RawMessage(payload)
 	return m, err
 }
@@ -509,26 +547,54 @@ func (q *queries) Enqueue(ctx context.Context, m OutboxMessage) (int64, error) {
 		m.NextAttemptAt = m.CreatedAt
 	}
 	var id int64
-	err := q.w.QueryRowContext(ctx, `INSERT INTO outbox (created_at, kind, channel, thread_key, payload, attempts, next_attempt_at, last_error)
-		VALUES ($1, $2, $3, $4, $5, 0, $6, '') RETURNING id`,
-		m.CreatedAt.UnixMilli(), m.Kind, m.Channel, m.ThreadKey, text(m.Payload), m.NextAttemptAt.UnixMilli()).Scan(&id)
+	err := q.w.QueryRowContext(ctx, `INSERT INTO outbox (created_at, kind, channel, thread_key, payload, incident_id, attempts, next_attempt_at, last_error)
+		VALUES ($1, $2, $3, $4, $5, $6, 0, $7, '') RETURNING id`,
+		m.CreatedAt.UnixMilli(), m.Kind, m.Channel, m.ThreadKey, text(m.Payload), m.IncidentID, m.NextAttemptAt.UnixMilli()).Scan(&id)
 	return id, wrap("enqueue", err)
 }
 
-func (q *queries) DueMessages(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error) {
-	// A message is first in line when no earlier pending message shares its
-	// thread key; one in back-off keeps the rest of its thread waiting, so
-	// a reply can never overtake the message that creates the thread.
-	rows, err := q.r.QueryContext(ctx, `SELECT `+outboxCols+` FROM outbox o
-		WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= $1
-		  AND (o.thread_key = '' OR NOT EXISTS (
-			SELECT 1 FROM outbox p WHERE p.thread_key = o.thread_key AND p.id < o.id
-			  AND p.delivered_at IS NULL AND p.dead_at IS NULL))
-		ORDER BY o.id LIMIT $2`, now.UnixMilli(), limitOr(limit, 100))
-	if err != nil {
-		return nil, wrap("due messages", err)
+func (q *queries) ClaimDue(ctx context.Context, c Claim) ([]OutboxMessage, error) {
+	if c.Owner == "" || !c.Until.After(c.Now) {
+		return nil, errors.New("store: claim due messages: need an owner and a claim that ends after now")
 	}
-	return collect(rows, "due messages", scanOutbox)
+	var out []OutboxMessage
+	err := q.atomic(ctx, func(q *queries) error {
+		// A message is first in line when no earlier pending message shares
+		// its thread key; one in back-off, or claimed by another sender,
+		// keeps the rest of its thread waiting, so a reply can never
+		// overtake the message that creates the thread.
+		rows, err := q.w.QueryContext(ctx, `SELECT `+outboxCols+` FROM outbox o
+			WHERE o.delivered_at IS NULL AND o.dead_at IS NULL AND o.next_attempt_at <= $1
+			  AND (o.claim_owner = '' OR o.claim_owner = $2 OR o.claim_until <= $1)
+			  AND (o.thread_key = '' OR NOT EXISTS (
+				SELECT 1 FROM outbox p WHERE p.thread_key = o.thread_key AND p.id < o.id
+				  AND p.delivered_at IS NULL AND p.dead_at IS NULL))
+			ORDER BY o.id LIMIT $3`, c.Now.UnixMilli(), c.Owner, limitOr(c.Limit, 100))
+		if err != nil {
+			return wrap("due messages", err)
+		}
+		due, err := collect(rows, "due messages", scanOutbox)
+		if err != nil {
+			return err
+		}
+		for _, m := range due {
+			// The same condition again, row by row: on a database where
+			// readers do not block writers this is what makes the claim
+			// exclusive.
+			res, err := q.w.ExecContext(ctx, `UPDATE outbox SET claim_owner = $2, claim_until = $3, claim_epoch = $4
+				WHERE id = $1 AND delivered_at IS NULL AND dead_at IS NULL AND (claim_owner = '' OR claim_owner = $2 OR claim_until <= $5)`,
+				m.ID, c.Owner, c.Until.UnixMilli(), c.Epoch, c.Now.UnixMilli())
+			if err != nil {
+				return wrap(fmt.Sprintf("claim outbox message %d", m.ID), err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				m.ClaimOwner, m.ClaimUntil, m.ClaimEpoch = c.Owner, c.Until, c.Epoch
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (q *queries) OutboxMessage(ctx context.Context, id int64) (OutboxMessage, error) {
@@ -544,34 +610,60 @@ func (q *queries) OutboxMessages(ctx context.Context, afterID int64, limit int) 
 	return collect(rows, "outbox messages", scanOutbox)
 }
 
-func (q *queries) updateOutbox(ctx context.Context, op string, id int64, query string, args ...any) error {
-	res, err := q.w.ExecContext(ctx, query, append([]any{id}, args...)...)
+func (q *queries) LastOutboxID(ctx context.Context) (int64, error) {
+	var id int64
+	err := q.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM outbox`).Scan(&id)
+	return id, wrap("last outbox id", err)
+}
+
+func (q *queries) IncidentMessages(ctx context.Context, incidentID int64) ([]OutboxMessage, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT `+outboxCols+` FROM outbox WHERE incident_id = $1 AND incident_id <> 0 ORDER BY id`, incidentID)
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("messages of incident %d", incidentID), err)
+	}
+	return collect(rows, fmt.Sprintf("messages of incident %d", incidentID), scanOutbox)
+}
+
+// settle records an attempt's outcome for the claim's owner and releases
+// the claim. Zero rows changed means the claim is gone: taken over after
+// it lapsed, or the message was settled already.
+func (q *queries) settle(ctx context.Context, op string, id int64, owner string, set string, args ...any) error {
+	if owner == "" {
+		return fmt.Errorf("store: %s %d: no claim owner", op, id)
+	}
+	res, err := q.w.ExecContext(ctx, `UPDATE outbox SET `+set+`, claim_owner = '', claim_until = NULL
+		WHERE id = $1 AND claim_owner = $2 AND delivered_at IS NULL AND dead_at IS NULL`, append([]any{id, owner}, args...)...)
 	if err != nil {
 		return wrap(fmt.Sprintf("%s %d", op, id), err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("store: %s %d: %w", op, id, ErrNotFound)
+		return fmt.Errorf("store: %s %d: %w", op, id, ErrClaimLost)
 	}
 	return nil
 }
 
-func (q *queries) MarkDelivered(ctx context.Context, id int64, attempts int, at time.Time) error {
-	return q.updateOutbox(ctx, "mark delivered", id, `UPDATE outbox SET delivered_at = $2, attempts = $3, last_error = '' WHERE id = $1 AND delivered_at IS NULL`,
-		at.UnixMilli(), attempts)
+func (q *queries) MarkDelivered(ctx context.Context, id int64, owner string, attempts int, at time.Time) error {
+	return q.settle(ctx, "mark delivered", id, owner, `delivered_at = $3, attempts = $4, last_error = ''`, at.UnixMilli(), attempts)
 }
 
-func (q *queries) MarkRetry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error {
-	return q.updateOutbox(ctx, "mark retry", id, `UPDATE outbox SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1 AND delivered_at IS NULL`,
-		attempts, next.UnixMilli(), lastErr)
+func (q *queries) MarkRetry(ctx context.Context, id int64, owner string, attempts int, next time.Time, lastErr string) error {
+	return q.settle(ctx, "mark retry", id, owner, `attempts = $3, next_attempt_at = $4, last_error = $5`, attempts, next.UnixMilli(), lastErr)
 }
 
-func (q *queries) MarkDead(ctx context.Context, id int64, attempts int, at time.Time, lastErr string) error {
-	return q.updateOutbox(ctx, "mark dead", id, `UPDATE outbox SET attempts = $2, dead_at = $3, last_error = $4 WHERE id = $1 AND delivered_at IS NULL`,
-		attempts, at.UnixMilli(), lastErr)
+func (q *queries) MarkDead(ctx context.Context, id int64, owner string, attempts int, at time.Time, lastErr string) error {
+	return q.settle(ctx, "mark dead", id, owner, `attempts = $3, dead_at = $4, last_error = $5`, attempts, at.UnixMilli(), lastErr)
 }
 
 func (q *queries) Requeue(ctx context.Context, id int64, at time.Time) error {
-	return q.updateOutbox(ctx, "requeue", id, `UPDATE outbox SET dead_at = NULL, next_attempt_at = $2 WHERE id = $1 AND dead_at IS NOT NULL`, at.UnixMilli())
+	res, err := q.w.ExecContext(ctx, `UPDATE outbox SET dead_at = NULL, next_attempt_at = $2, claim_owner = '', claim_until = NULL
+		WHERE id = $1 AND dead_at IS NOT NULL`, id, at.UnixMilli())
+	if err != nil {
+		return wrap(fmt.Sprintf("requeue %d", id), err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("store: requeue %d: %w", id, ErrNotFound)
+	}
+	return nil
 }
 
 func (q *queries) OutboxStats(ctx context.Context) (OutboxStats, error) {

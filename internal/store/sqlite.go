@@ -99,11 +99,16 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	w.SetConnMaxIdleTime(0)
 
 	s := &SQLite{path: path, w: w, logger: opts.Logger.With("component", "store")}
-	if err := w.PingContext(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	if err := s.migrate(ctx); err != nil {
+	// Two processes opening a new file at once (a CLI command started with
+	// the daemon) race to switch it to WAL and migrate it; SQLite answers the
+	// loser SQLITE_BUSY without waiting. Try again within the busy timeout.
+	err = retryBusy(ctx, opts.BusyTimeout, func() error {
+		if err := w.PingContext(ctx); err != nil {
+			return fmt.Errorf("store: open %s: %w", path, err)
+		}
+		return s.migrate(ctx)
+	})
+	if err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -261,6 +266,26 @@ func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
 	err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v)
 	return v, mapErr(err)
+}
+
+// retryBusy runs fn again while it fails with SQLITE_BUSY or SQLITE_LOCKED,
+// for up to d.
+func retryBusy(ctx context.Context, d time.Duration, fn func() error) error {
+	deadline := time.Now().Add(d)
+	wait := 5 * time.Millisecond
+	for {
+		err := fn()
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || (se.Code()&0xff != sqlite3.SQLITE_BUSY && se.Code()&0xff != sqlite3.SQLITE_LOCKED) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
 }
 
 // mapErr turns driver errors callers branch on into the package sentinels,

@@ -25,6 +25,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrLocked: the failover lock is held by someone else.
 	ErrLocked = errors.New("locked")
+	// ErrClaimLost: an outbox message is no longer claimed by the caller
+	// (its claim lapsed and another sender took it over).
+	ErrClaimLost = errors.New("outbox claim lost")
 )
 
 // Observation is the latest result of one check class for one domain.
@@ -63,11 +66,15 @@ type Change struct {
 // FindingState counts how many consecutive observations of its class have
 // contained a finding: the incident engine's confirmation counter.
 type FindingState struct {
-	Domain    string
-	Class     string
-	Key       string
-	Severity  string
-	Streak    int
+	Domain   string
+	Class    string
+	Key      string
+	Severity string
+	Streak   int
+	// Absent counts consecutive observations without the finding; such a
+	// row is kept (with Streak 0) only while the finding belongs to an open
+	// incident, which resolves when Absent reaches the confirmations.
+	Absent    int
 	FirstSeen time.Time
 	LastSeen  time.Time
 	// Data is the latest finding, as JSON.
@@ -78,15 +85,22 @@ type FindingState struct {
 const (
 	IncidentOpen     = "open"
 	IncidentResolved = "resolved"
+	// IncidentClosed: ended without resolving (the domain was removed from
+	// the inventory).
+	IncidentClosed = "closed"
 )
 
-// Incident is one domain's incident: open while any confirmed finding is
-// present, resolved when the last one clears.
+// Incident is one problem on one domain: the findings confirmed together,
+// open until they have all cleared. A domain may have several.
 type Incident struct {
-	ID       int64
-	Domain   string
-	Status   string
+	ID     int64
+	Domain string
+	Status string
+	// Severity is the worst severity among the incident's findings still
+	// present (the last one, once resolved).
 	Severity string
+	// Title is a one-line summary for lists and pages.
+	Title string
 	// ThreadKey names the Slack thread the incident's messages go to.
 	ThreadKey string
 	Channel   string
@@ -97,15 +111,30 @@ type Incident struct {
 	PagedAt        time.Time
 	LastNotifiedAt time.Time
 	Notifications  int
+	// AckedAt is when someone acknowledged the incident (zero if nobody
+	// has): it stops repeating, and still resolves.
+	AckedAt   time.Time
+	AckedBy   string
+	AckReason string
 	// Data is the incident engine's own state (the findings it includes).
 	Data json.RawMessage
 }
+
+// Acked reports whether someone acknowledged the incident.
+func (i Incident) Acked() bool { return !i.AckedAt.IsZero() }
 
 // IncidentFilter selects incidents; zero fields select everything.
 type IncidentFilter struct {
 	Domain string
 	Status string
 	Limit  int
+}
+
+// IncidentCount is how many open incidents have a severity and ack state.
+type IncidentCount struct {
+	Severity string
+	Acked    bool
+	N        int
 }
 
 // OutboxMessage is one notification waiting for (or past) delivery.
@@ -116,13 +145,32 @@ type OutboxMessage struct {
 	Channel   string
 	// ThreadKey orders delivery: messages with the same key are delivered
 	// strictly in ID order. Empty means "no ordering constraint".
-	ThreadKey     string
-	Payload       json.RawMessage
+	ThreadKey string
+	Payload   json.RawMessage
+	// IncidentID is the incident the message is about (0 for none).
+	IncidentID    int64
 	Attempts      int
 	NextAttemptAt time.Time
 	DeliveredAt   time.Time
 	DeadAt        time.Time
 	LastError     string
+	// ClaimOwner is the sender that claimed the message ("" when none);
+	// the claim lapses at ClaimUntil. ClaimEpoch is the leader's fencing
+	// token at claim time.
+	ClaimOwner string
+	ClaimUntil time.Time
+	ClaimEpoch int64
+}
+
+// Claim asks for the messages due at Now that are first in line for their
+// thread, claimed for Owner until Until: any number of senders can share
+// one outbox and each message is sent by one of them.
+type Claim struct {
+	Owner string
+	Epoch int64
+	Now   time.Time
+	Until time.Time
+	Limit int
 }
 
 // OutboxStats summarises the outbox for metrics and the Run loop.
@@ -248,7 +296,9 @@ type Queries interface {
 	// LatestBaselines returns the latest version of every domain's baseline.
 	LatestBaselines(ctx context.Context) ([]Baseline, error)
 	// UnconfirmedDomains returns the domains holding a finding of class and
-	// one of severities seen fewer than confirmations times in a row.
+	// one of severities seen fewer than confirmations times in a row, or an
+	// incident's finding of class absent fewer than confirmations times in a
+	// row (a clear not yet confirmed): the domains worth a quick re-check.
 	UnconfirmedDomains(ctx context.Context, class string, confirmations int, severities []string) ([]string, error)
 	// Baselines returns every version of domain, newest first.
 	Baselines(ctx context.Context, domain string) ([]Baseline, error)
@@ -266,22 +316,35 @@ type Queries interface {
 	CreateIncident(ctx context.Context, inc Incident) (int64, error)
 	UpdateIncident(ctx context.Context, inc Incident) error
 	Incident(ctx context.Context, id int64) (Incident, error)
-	// OpenIncident returns domain's open incident or ErrNotFound.
-	OpenIncident(ctx context.Context, domain string) (Incident, error)
+	// OpenIncidents returns domain's open incidents, oldest first ("" = every
+	// domain's).
+	OpenIncidents(ctx context.Context, domain string) ([]Incident, error)
 	// Incidents returns matching incidents, newest first.
 	Incidents(ctx context.Context, f IncidentFilter) ([]Incident, error)
 	CountOpenIncidents(ctx context.Context) (int, error)
+	// OpenIncidentCounts counts open incidents by severity and ack state.
+	OpenIncidentCounts(ctx context.Context) ([]IncidentCount, error)
 
 	Enqueue(ctx context.Context, m OutboxMessage) (int64, error)
-	// DueMessages returns, oldest first, the pending messages due at now
-	// that are first in line for their thread key.
-	DueMessages(ctx context.Context, now time.Time, limit int) ([]OutboxMessage, error)
+	// ClaimDue claims, oldest first, the pending messages due at c.Now that
+	// are first in line for their thread key and not claimed by another
+	// sender whose claim is still running, and returns them. Claiming is
+	// one transaction, so two senders never hold the same message.
+	ClaimDue(ctx context.Context, c Claim) ([]OutboxMessage, error)
 	OutboxMessage(ctx context.Context, id int64) (OutboxMessage, error)
 	// OutboxMessages returns messages in ID order (delivered and dead too).
 	OutboxMessages(ctx context.Context, afterID int64, limit int) ([]OutboxMessage, error)
-	MarkDelivered(ctx context.Context, id int64, attempts int, at time.Time) error
-	MarkRetry(ctx context.Context, id int64, attempts int, next time.Time, lastErr string) error
-	MarkDead(ctx context.Context, id int64, attempts int, at time.Time, lastErr string) error
+	// LastOutboxID is the highest message ID so far (0 when none): a
+	// command notes it, then knows which messages it caused.
+	LastOutboxID(ctx context.Context) (int64, error)
+	// IncidentMessages returns an incident's messages in ID order.
+	IncidentMessages(ctx context.Context, incidentID int64) ([]OutboxMessage, error)
+	// MarkDelivered, MarkRetry and MarkDead record an attempt's outcome for
+	// the message's claim owner and release the claim; ErrClaimLost when
+	// owner no longer holds it.
+	MarkDelivered(ctx context.Context, id int64, owner string, attempts int, at time.Time) error
+	MarkRetry(ctx context.Context, id int64, owner string, attempts int, next time.Time, lastErr string) error
+	MarkDead(ctx context.Context, id int64, owner string, attempts int, at time.Time, lastErr string) error
 	// Requeue makes a dead message pending again, due at at.
 	Requeue(ctx context.Context, id int64, at time.Time) error
 	OutboxStats(ctx context.Context) (OutboxStats, error)

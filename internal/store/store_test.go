@@ -171,6 +171,10 @@ func TestLatestBaselinesAndUnconfirmedDomains(t *testing.T) {
 		{Domain: "d.com", Class: "registration", Key: "k1", Severity: "warning", Streak: 1},
 		{Domain: "e.com", Class: "dns", Key: "k1", Severity: "warning", Streak: 1},
 		{Domain: "e.com", Class: "dns", Key: "k2", Severity: "warning", Streak: 1},
+		// An incident's finding gone once (a clear not yet confirmed), and
+		// one gone long enough.
+		{Domain: "f.com", Class: "dns", Key: "k1", Severity: "critical", Streak: 0, Absent: 1},
+		{Domain: "g.com", Class: "dns", Key: "k1", Severity: "critical", Streak: 0, Absent: 2},
 	} {
 		fs.FirstSeen, fs.LastSeen, fs.Data = t0, t0, json.RawMessage(`{}`)
 		if err := s.PutFindingState(ctx, fs); err != nil {
@@ -178,42 +182,69 @@ func TestLatestBaselinesAndUnconfirmedDomains(t *testing.T) {
 		}
 	}
 	got, err := s.UnconfirmedDomains(ctx, "dns", 2, []string{"warning", "critical"})
-	if err != nil || strings.Join(got, ",") != "a.com,e.com" {
+	if err != nil || strings.Join(got, ",") != "a.com,e.com,f.com" {
 		t.Fatalf("unconfirmed = %v, %v", got, err)
+	}
+	states, err := s.FindingStates(ctx, "f.com")
+	if err != nil || len(states) != 1 || states[0].Absent != 1 || states[0].Streak != 0 {
+		t.Fatalf("finding states of f.com = %+v, %v", states, err)
 	}
 }
 
-func TestOneOpenIncidentPerDomain(t *testing.T) {
+func TestIncidentsPerProblemAndAcks(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
-	inc := Incident{Domain: "d.com", Status: IncidentOpen, Severity: "critical", ThreadKey: "incident:1", OpenedAt: t0, UpdatedAt: t0, Data: json.RawMessage(`{}`)}
-	id, err := s.CreateIncident(ctx, inc)
+	inc := Incident{Domain: "d.com", Status: IncidentOpen, Severity: "warning", Title: "one name server lame", ThreadKey: "incident:1",
+		OpenedAt: t0, UpdatedAt: t0, Data: json.RawMessage(`{}`)}
+	first, err := s.CreateIncident(ctx, inc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateIncident(ctx, inc); !errors.Is(err, ErrConflict) {
-		t.Fatalf("second open incident: err = %v, want ErrConflict", err)
+	// A second, unrelated problem on the same domain is its own incident.
+	inc.Severity, inc.Title, inc.ThreadKey = "critical", "delegation changed", "incident:2"
+	second, err := s.CreateIncident(ctx, inc)
+	if err != nil {
+		t.Fatalf("second open incident on one domain: %v", err)
 	}
-	got, err := s.OpenIncident(ctx, "d.com")
-	if err != nil || got.ID != id || !got.PagedAt.IsZero() {
-		t.Fatalf("open incident = %+v, %v", got, err)
+	open, err := s.OpenIncidents(ctx, "d.com")
+	if err != nil || len(open) != 2 || open[0].ID != first || open[1].ID != second || open[1].Title != "delegation changed" {
+		t.Fatalf("open incidents = %+v, %v", open, err)
 	}
-	got.Status, got.ResolvedAt, got.PagedAt = IncidentResolved, t0.Add(time.Hour), t0
+	got := open[0]
+	got.AckedAt, got.AckedBy, got.AckReason = t0.Add(time.Minute), "ann", "on it"
 	if err := s.UpdateIncident(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.OpenIncident(ctx, "d.com"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("after resolve: err = %v", err)
+	counts, err := s.OpenIncidentCounts(ctx)
+	if err != nil || fmt.Sprint(counts) != "[{critical false 1} {warning true 1}]" {
+		t.Fatalf("open incident counts = %v, %v", counts, err)
 	}
-	if _, err := s.CreateIncident(ctx, inc); err != nil {
-		t.Fatalf("new incident after resolve: %v", err)
+	back, err := s.Incident(ctx, first)
+	if err != nil || !back.Acked() || back.AckedBy != "ann" || back.AckReason != "on it" || !back.AckedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("acked incident = %+v, %v", back, err)
+	}
+	back.Status, back.ResolvedAt, back.PagedAt = IncidentResolved, t0.Add(time.Hour), t0
+	if err := s.UpdateIncident(ctx, back); err != nil {
+		t.Fatal(err)
+	}
+	if open, err := s.OpenIncidents(ctx, ""); err != nil || len(open) != 1 || open[0].ID != second {
+		t.Fatalf("after resolving the first: open = %+v, %v", open, err)
 	}
 	if n, err := s.CountOpenIncidents(ctx); err != nil || n != 1 {
 		t.Fatalf("open incidents = %d, %v", n, err)
 	}
+	// Messages are filed under their incident.
+	for _, id := range []int64{first, second, first} {
+		if _, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "open", ThreadKey: fmt.Sprintf("incident:%d", id), IncidentID: id, Payload: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ms, err := s.IncidentMessages(ctx, first); err != nil || len(ms) != 2 || ms[0].IncidentID != first {
+		t.Fatalf("messages of incident %d = %+v, %v", first, ms, err)
+	}
 }
 
-func TestDueMessagesKeepThreadOrder(t *testing.T) {
+func TestClaimDueKeepsThreadOrder(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
 	enq := func(thread string) int64 {
@@ -224,32 +255,48 @@ func TestDueMessagesKeepThreadOrder(t *testing.T) {
 		return id
 	}
 	a1, b1, a2, n1, n2, b2 := enq("a"), enq("b"), enq("a"), enq(""), enq(""), enq("b")
+	// Each call claims for a new owner and releases what it got, so the
+	// order rules are seen apart from the claims.
+	owner := 0
 	ids := func(now time.Time) []int64 {
-		ms, err := s.DueMessages(ctx, now, 0)
+		owner++
+		ms, err := s.ClaimDue(ctx, Claim{Owner: fmt.Sprint("o", owner), Now: now, Until: now.Add(time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []int64
 		for _, m := range ms {
 			out = append(out, m.ID)
+			if _, err := s.w.ExecContext(ctx, `UPDATE outbox SET claim_owner = '', claim_until = NULL WHERE id = $1`, m.ID); err != nil {
+				t.Fatal(err)
+			}
 		}
 		return out
 	}
 	if got, want := fmt.Sprint(ids(t0)), fmt.Sprint([]int64{a1, b1, n1, n2}); got != want {
 		t.Fatalf("due = %s, want heads of each thread %s", got, want)
 	}
+	claim := func(owner string, id int64) {
+		t.Helper()
+		if _, err := s.w.ExecContext(ctx, `UPDATE outbox SET claim_owner = $2, claim_until = $3 WHERE id = $1`, id, owner, t0.Add(time.Minute).UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// a1 backs off: a2 must wait behind it; b proceeds.
-	if err := s.MarkRetry(ctx, a1, 1, t0.Add(time.Minute), "http 500"); err != nil {
+	claim("x", a1)
+	claim("x", b1)
+	if err := s.MarkRetry(ctx, a1, "x", 1, t0.Add(time.Minute), "http 500"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkDelivered(ctx, b1, 1, t0); err != nil {
+	if err := s.MarkDelivered(ctx, b1, "x", 1, t0); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := fmt.Sprint(ids(t0)), fmt.Sprint([]int64{n1, n2, b2}); got != want {
 		t.Fatalf("due = %s, want %s", got, want)
 	}
 	// A dead message no longer holds its thread.
-	if err := s.MarkDead(ctx, a1, 2, t0, "channel_not_found"); err != nil {
+	claim("x", a1)
+	if err := s.MarkDead(ctx, a1, "x", 2, t0, "channel_not_found"); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := fmt.Sprint(ids(t0)), fmt.Sprint([]int64{a2, n1, n2, b2}); got != want {
@@ -259,15 +306,103 @@ func TestDueMessagesKeepThreadOrder(t *testing.T) {
 	if err != nil || st.Pending != 4 || st.Dead != 1 {
 		t.Fatalf("stats = %+v, %v", st, err)
 	}
-	if err := s.MarkDelivered(ctx, b1, 1, t0); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("delivering twice: err = %v, want ErrNotFound", err)
+	if err := s.MarkDelivered(ctx, b1, "x", 1, t0); !errors.Is(err, ErrClaimLost) {
+		t.Fatalf("delivering twice: err = %v, want ErrClaimLost", err)
 	}
 	if err := s.Requeue(ctx, a1, t0); err != nil {
 		t.Fatal(err)
 	}
 	m, err := s.OutboxMessage(ctx, a1)
-	if err != nil || !m.DeadAt.IsZero() || m.LastError != "channel_not_found" || m.Attempts != 2 {
+	if err != nil || !m.DeadAt.IsZero() || m.LastError != "channel_not_found" || m.Attempts != 2 || m.ClaimOwner != "" {
 		t.Fatalf("requeued = %+v, %v", m, err)
+	}
+}
+
+// Two senders: a running claim is exclusive, a lapsed one is taken over,
+// and the first owner can no longer settle the message.
+func TestClaimsAreExclusiveUntilTheyLapse(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	id, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", ThreadKey: "t", Payload: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimDue(ctx, Claim{Owner: "daemon", Epoch: 7, Now: t0, Until: t0.Add(time.Minute)})
+	if err != nil || len(got) != 1 || got[0].ID != id || got[0].ClaimOwner != "daemon" || got[0].ClaimEpoch != 7 {
+		t.Fatalf("first claim = %+v, %v", got, err)
+	}
+	if got, err := s.ClaimDue(ctx, Claim{Owner: "cli", Now: t0.Add(59 * time.Second), Until: t0.Add(2 * time.Minute)}); err != nil || len(got) != 0 {
+		t.Fatalf("a claim still running was taken: %+v, %v", got, err)
+	}
+	// The daemon was killed: its claim lapses and the CLI takes over.
+	got, err = s.ClaimDue(ctx, Claim{Owner: "cli", Now: t0.Add(time.Minute), Until: t0.Add(2 * time.Minute)})
+	if err != nil || len(got) != 1 || got[0].ClaimOwner != "cli" {
+		t.Fatalf("lapsed claim not taken over: %+v, %v", got, err)
+	}
+	if err := s.MarkDelivered(ctx, id, "daemon", 1, t0); !errors.Is(err, ErrClaimLost) {
+		t.Fatalf("the old owner settled a message it no longer holds: %v", err)
+	}
+	if err := s.MarkDelivered(ctx, id, "cli", 1, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDue(ctx, Claim{Owner: "", Now: t0, Until: t0.Add(time.Minute)}); err == nil {
+		t.Fatal("a claim without an owner was accepted")
+	}
+}
+
+// Many senders on one file, each with its own connection pools as separate
+// processes would have: every message is claimed exactly once.
+func TestConcurrentClaimersNeverShareAMessage(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+	const messages = 200
+	for i := range messages {
+		if _, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", ThreadKey: fmt.Sprint("t", i%7), Payload: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	claimed := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		st, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		owner := fmt.Sprint("sender-", w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for idle := 0; idle < 20; {
+				now := time.Now()
+				ms, err := st.ClaimDue(ctx, Claim{Owner: owner, Now: now, Until: now.Add(time.Minute), Limit: 5})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(ms) == 0 {
+					idle++
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				for _, m := range ms {
+					mu.Lock()
+					if prev, dup := claimed[m.ID]; dup {
+						t.Errorf("message %d claimed by %s and %s", m.ID, prev, owner)
+					}
+					claimed[m.ID] = owner
+					mu.Unlock()
+					if err := st.MarkDelivered(ctx, m.ID, owner, 1, now); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(claimed) != messages {
+		t.Fatalf("%d of %d messages delivered", len(claimed), messages)
 	}
 }
 
@@ -475,5 +610,35 @@ func TestSlackThreads(t *testing.T) {
 	th, err := s.SlackThread(ctx, "incident:1")
 	if err != nil || th.Channel != "C1" || th.TS != "1700000000.000100" {
 		t.Fatalf("thread = %+v, %v", th, err)
+	}
+}
+
+// A CLI command and the daemon opening a new file at the same moment both
+// get a migrated store.
+func TestConcurrentOpensOfANewFile(t *testing.T) {
+	for range 20 {
+		path := filepath.Join(t.TempDir(), "nsguard.db")
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := Open(context.Background(), path, Options{})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if v, err := s.SchemaVersion(context.Background()); err != nil || v != LatestSchema() {
+					errs <- fmt.Errorf("schema %d, %v", v, err)
+				}
+				s.Close()
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
 	}
 }

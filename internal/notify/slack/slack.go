@@ -1,7 +1,8 @@
 // Package slack delivers nsguard messages with a Slack bot token through
 // chat.postMessage (slack-go), as Block Kit, one thread per thread key: the
 // first message of a key starts the thread and its ts is remembered in the
-// store; later messages reply in it.
+// store; later messages reply in it, and a root update rewrites the first
+// message in place (chat.update) to show the incident resolved or taken.
 package slack
 
 import (
@@ -119,8 +120,12 @@ func FromConfig(cfg config.Slack, threads ThreadStore, logger *slog.Logger) (*Re
 func (r *Receiver) Name() string { return "slack" }
 
 // Notify posts m: as the root of its thread when the thread is new, as a
-// reply otherwise.
+// reply otherwise; a root update edits the thread's first message.
 func (r *Receiver) Notify(ctx context.Context, m *notify.Message) (bool, error) {
+	if m.Kind == notify.KindRootUpdate {
+		return r.updateRoot(ctx, m)
+	}
+	r.linkRelated(ctx, m)
 	channel := m.Channel
 	if channel == "" {
 		channel = r.channel
@@ -165,6 +170,62 @@ func (r *Receiver) Notify(ctx context.Context, m *notify.Message) (bool, error) 
 		}
 	}
 	return false, nil
+}
+
+// Errors chat.update gives for a root that cannot be edited any more (it
+// was deleted, or the workspace forbids edits): the reply that came with
+// the change already said it, so the update is dropped, not retried.
+var uneditable = map[string]bool{
+	"message_not_found":   true,
+	"cant_update_message": true,
+	"edit_window_closed":  true,
+	"thread_not_found":    true,
+}
+
+// updateRoot rewrites the first message of m's thread.
+func (r *Receiver) updateRoot(ctx context.Context, m *notify.Message) (bool, error) {
+	th, err := r.threads.SlackThread(ctx, m.ThreadKey)
+	if errors.Is(err, store.ErrNotFound) {
+		r.logger.Warn("no thread to update: its first message was never posted", "thread", m.ThreadKey)
+		return false, nil
+	}
+	if err != nil {
+		return true, &notify.Error{Receiver: "slack", Reason: "thread lookup", Retry: true, Detail: err.Error()}
+	}
+	r.linkRelated(ctx, m)
+	_, _, _, err = r.api.UpdateMessageContext(ctx, th.Channel, th.TS,
+		slackapi.MsgOptionText(notify.Text(m), false), slackapi.MsgOptionBlocks(notify.Blocks(m)...))
+	if err != nil {
+		e := r.classify(err)
+		if uneditable[e.Reason] {
+			r.logger.Warn("cannot edit the thread's first message; the thread says it instead", "thread", m.ThreadKey, "reason", e.Reason)
+			return false, nil
+		}
+		return e.Retry, e
+	}
+	return false, nil
+}
+
+// linkRelated turns the thread keys of related incidents into permalinks,
+// so an escalation page links the older thread. A link that cannot be made
+// leaves the incident named in words.
+func (r *Receiver) linkRelated(ctx context.Context, m *notify.Message) {
+	for i := range m.Related {
+		rel := &m.Related[i]
+		if rel.ThreadKey == "" || rel.URL != "" {
+			continue
+		}
+		th, err := r.threads.SlackThread(ctx, rel.ThreadKey)
+		if err != nil {
+			continue
+		}
+		u, err := r.api.GetPermalinkContext(ctx, &slackapi.PermalinkParameters{Channel: th.Channel, Ts: th.TS})
+		if err != nil {
+			r.logger.Debug("no permalink for a related thread", "thread", rel.ThreadKey, "err", r.classify(err))
+			continue
+		}
+		rel.URL = u
+	}
 }
 
 // Slack API errors worth retrying (api.slack.com/methods/chat.postMessage);

@@ -128,3 +128,47 @@ func TestNoChannel(t *testing.T) {
 		t.Fatalf("retry = %v, err = %v, calls = %d", retry, err, rec.Calls())
 	}
 }
+
+// A root update edits the thread's first message; one for a thread that
+// never started, or a first message Slack no longer has, is dropped rather
+// than retried for ever; an escalation's related incident becomes a link.
+func TestRootUpdatesAndLinks(t *testing.T) {
+	r, rec, st := setup(t)
+	ctx := context.Background()
+	if _, err := r.Notify(ctx, message(notify.KindOpen, "incident:1")); err != nil {
+		t.Fatal(err)
+	}
+	root := rec.Posts()[0]
+	up := message(notify.KindRootUpdate, "incident:1")
+	up.State, up.EndedAt, up.Since = "resolved", up.At.Add(time.Hour), up.At
+	if retry, err := r.Notify(ctx, up); err != nil || retry {
+		t.Fatalf("root update: %v, %v", retry, err)
+	}
+	ups := rec.Updates()
+	if len(ups) != 1 || ups[0].TS != root.TS || ups[0].Channel != root.ChannelID || !strings.Contains(string(ups[0].Blocks), "RESOLVED") {
+		t.Fatalf("updates = %+v", ups)
+	}
+	if len(rec.Posts()) != 1 {
+		t.Fatalf("a root update posted a message")
+	}
+	for _, key := range []string{"incident:404", "incident:gone"} {
+		if key == "incident:gone" {
+			if err := st.PutSlackThread(ctx, store.SlackThread{Key: key, Channel: root.ChannelID, TS: "1.000", CreatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if retry, err := r.Notify(ctx, message(notify.KindRootUpdate, key)); err != nil || retry {
+			t.Errorf("update of %s: %v, %v (want dropped)", key, retry, err)
+		}
+	}
+
+	page := message(notify.KindOpen, "incident:2")
+	page.Related = []notify.Related{{IncidentID: 1, Severity: finding.Warning, Title: "lame", ThreadKey: "incident:1"}}
+	if _, err := r.Notify(ctx, page); err != nil {
+		t.Fatal(err)
+	}
+	link := slackrecorder.Permalink(root.ChannelID, root.TS)
+	if b := string(rec.Posts()[1].Blocks); !strings.Contains(b, link) {
+		t.Fatalf("escalation page does not link %s:\n%s", link, b)
+	}
+}

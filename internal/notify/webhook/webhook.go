@@ -81,6 +81,11 @@ func (r *Receiver) Name() string { return "webhook" }
 
 // Notify implements notify.Receiver.
 func (r *Receiver) Notify(ctx context.Context, m *notify.Message) (bool, error) {
+	if m.Kind == notify.KindRootUpdate {
+		// A webhook cannot edit what it posted; the reply that came with
+		// the state change (acknowledged, resolved) says it.
+		return false, nil
+	}
 	text := notify.Text(m)
 	if m.IncidentID != 0 && m.Kind != notify.KindOpen {
 		// No threads: tie the message to its incident in words.

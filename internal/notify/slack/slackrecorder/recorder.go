@@ -1,6 +1,7 @@
 // Package slackrecorder is a fake Slack for tests: slack-go's slacktest
-// server with a chat.postMessage handler that records every message and can
-// be told to fail (HTTP 500, 429 with Retry-After, Slack error codes).
+// server with chat.postMessage and chat.update handlers that record every
+// message and edit and can be told to fail (HTTP 500, 429 with Retry-After,
+// Slack error codes), and a chat.getPermalink that answers a stable link.
 // nsguard's own tests use it, and so can the daemon's end-to-end tests:
 // point alerts.slack.api_url at URL().
 package slackrecorder
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/slack-go/slack/slacktest"
@@ -29,6 +31,16 @@ type Post struct {
 	Text      string
 	// Blocks is the raw Block Kit JSON.
 	Blocks json.RawMessage
+}
+
+// Update is one recorded chat.update call that Slack accepted: the message
+// at Channel/TS now reads Text and Blocks.
+type Update struct {
+	N       int
+	Channel string
+	TS      string
+	Text    string
+	Blocks  json.RawMessage
 }
 
 // Reply is what the fake answers a call with; the zero Reply accepts.
@@ -51,6 +63,8 @@ type Recorder struct {
 	mu        sync.Mutex
 	calls     int
 	posts     []Post
+	updates   []Update
+	known     map[string]bool // channel ID + ts of every accepted post
 	responder Responder
 	channels  map[string]string
 	ts        int
@@ -58,9 +72,11 @@ type Recorder struct {
 
 // New starts a fake Slack on 127.0.0.1; Close it when done.
 func New() *Recorder {
-	r := &Recorder{channels: map[string]string{}}
+	r := &Recorder{channels: map[string]string{}, known: map[string]bool{}}
 	r.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", r.postMessage)
+		c.Handle("/chat.update", r.update)
+		c.Handle("/chat.getPermalink", r.permalink)
 	})
 	r.srv.Start()
 	return r
@@ -86,43 +102,100 @@ func (r *Recorder) Posts() []Post {
 	return append([]Post(nil), r.posts...)
 }
 
-// Calls is the number of chat.postMessage calls, failed ones included.
+// Reset forgets the posts and edits recorded so far (threads and channel
+// IDs are kept, so replies still find their thread).
+func (r *Recorder) Reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.posts, r.updates = nil, nil
+}
+
+// Updates returns the accepted edits in arrival order.
+func (r *Recorder) Updates() []Update {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Update(nil), r.updates...)
+}
+
+// Permalink is the link chat.getPermalink answers for a message.
+func Permalink(channelID, ts string) string {
+	return fmt.Sprintf("https://lab.slack.example/archives/%s/p%s", channelID, strings.ReplaceAll(ts, ".", ""))
+}
+
+// Calls is the number of chat.postMessage and chat.update calls, failed
+// ones included.
 func (r *Recorder) Calls() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.calls
 }
 
-func (r *Recorder) postMessage(w http.ResponseWriter, req *http.Request) {
-	// chat.postMessage bodies are small; cap what a test server reads too.
+// answer runs the responder for a call and writes a failure if it asks
+// for one; ok reports whether the call goes on.
+func (r *Recorder) answer(w http.ResponseWriter, req *http.Request) (n int, ok bool) {
+	// Slack's bodies are small; cap what a test server reads too.
 	req.Body = http.MaxBytesReader(w, req.Body, 1<<20)
 	if err := req.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
-		return
+		return 0, false
 	}
 	r.mu.Lock()
 	r.calls++
-	n := r.calls
+	n = r.calls
 	resp := r.responder
 	r.mu.Unlock()
 
-	channel := req.PostForm.Get("channel")
 	var rep Reply
 	if resp != nil {
-		rep = resp(n, channel)
+		rep = resp(n, req.PostForm.Get("channel"))
 	}
 	if rep.RetryAfter != "" {
 		w.Header().Set("Retry-After", rep.RetryAfter)
 	}
 	if rep.Status != 0 && rep.Status != http.StatusOK {
 		http.Error(w, http.StatusText(rep.Status), rep.Status)
-		return
+		return n, false
 	}
 	w.Header().Set("Content-Type", "application/json")
 	if rep.Error != "" {
 		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": rep.Error})
+		return n, false
+	}
+	return n, true
+}
+
+func (r *Recorder) update(w http.ResponseWriter, req *http.Request) {
+	n, ok := r.answer(w, req)
+	if !ok {
 		return
 	}
+	channel, ts := req.PostForm.Get("channel"), req.PostForm.Get("ts")
+	r.mu.Lock()
+	found := r.known[channel+"/"+ts]
+	if found {
+		r.updates = append(r.updates, Update{N: n, Channel: channel, TS: ts, Text: req.PostForm.Get("text"), Blocks: json.RawMessage(req.PostForm.Get("blocks"))})
+	}
+	r.mu.Unlock()
+	if !found {
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "message_not_found"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": channel, "ts": ts})
+}
+
+func (r *Recorder) permalink(w http.ResponseWriter, req *http.Request) {
+	_ = req.ParseForm()
+	q := req.Form
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": q.Get("channel"), "permalink": Permalink(q.Get("channel"), q.Get("message_ts"))})
+}
+
+func (r *Recorder) postMessage(w http.ResponseWriter, req *http.Request) {
+	n, ok := r.answer(w, req)
+	if !ok {
+		return
+	}
+	channel := req.PostForm.Get("channel")
 
 	r.mu.Lock()
 	id, ok := r.channels[channel]
@@ -139,6 +212,7 @@ func (r *Recorder) postMessage(w http.ResponseWriter, req *http.Request) {
 	r.ts++
 	ts := "1700000000." + fmt.Sprintf("%06d", r.ts)
 	b, _ := strconv.ParseBool(req.PostForm.Get("reply_broadcast"))
+	r.known[id+"/"+ts] = true
 	r.posts = append(r.posts, Post{
 		N: n, Token: req.PostForm.Get("token"), Channel: channel, ChannelID: id, TS: ts,
 		ThreadTS: req.PostForm.Get("thread_ts"), Broadcast: b,
