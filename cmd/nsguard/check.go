@@ -19,6 +19,7 @@ func newCheckCmd(g *globals) *cobra.Command {
 		output  string
 		only    string
 		verbose bool
+		cached  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check [DOMAIN...]",
@@ -26,10 +27,17 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Long: `Checks each domain of the inventory (or the DOMAINs given; a name outside the
 inventory is checked as an ad-hoc tier-3 domain) once and prints the findings,
 worst first. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
-2 critical, 3 could not run (bad config, or a domain could not be checked at all).`,
+2 critical, 3 could not run (bad config, or a domain could not be checked at all).
+
+Registration data is asked of the registries now: a registrar transfer or a
+lock removed a minute ago shows. --cached accepts a record younger than the
+registration period from the cache the daemon and earlier runs keep (what a
+monitoring system running check every minute should do); findings judged on
+cached data say so and how old it is.`,
 		Example: `  nsguard check --config /etc/nsguard/nsguard.yaml
   nsguard check shop-example.com -o json | jq '.domains[0].findings'
-  nsguard check --only dns`,
+  nsguard check --only dns
+  nsguard check --cached   # every minute from a monitoring system`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
 				return withCode(exitUsage, fmt.Errorf("unknown output %q (want table or json)", output))
@@ -60,7 +68,7 @@ worst first. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
 			defer ck.Close()
 			start := time.Now()
 			bar := newProgress(g.stderr, "checking")
-			results := ck.Run(cmd.Context(), domains, checker.RunOptions{Classes: classes, Progress: bar.update})
+			results := ck.Run(cmd.Context(), domains, checker.RunOptions{Classes: classes, Progress: bar.update, Fresh: !cached})
 			bar.done()
 			rep := checker.NewReport(results, time.Since(start))
 			if output == "json" {
@@ -81,5 +89,6 @@ worst first. Exit codes follow the Nagios plugin convention: 0 ok, 1 warning,
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().StringVar(&only, "only", "", "run one check class: dns or registration")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show every evidence line (the table shows the first)")
+	cmd.Flags().BoolVar(&cached, "cached", false, "accept registration data from the cache (younger than schedules.registration) instead of asking the registries now")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -84,15 +85,35 @@ func TestRegistryLookupCommand(t *testing.T) {
 		t.Errorf("record = %+v, want whois with expiry %v and no raw", rec, d.Expiry)
 	}
 
-	// Served from the cache the first run left beside the store; --fresh asks again.
+	// Fresh by default: every run asks the registry, and says nothing of a cache.
 	before := lab.Count("rdap-registry")
-	runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "-o", "json")
-	if lab.Count("rdap-registry") != before {
-		t.Errorf("second run asked the registry again")
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "-o", "json")
+	if code != exitOK || lab.Count("rdap-registry") != before+1 || strings.Contains(out, `"cached"`) {
+		t.Errorf("default run: exit %d, registry asked %d times, want once and no cache mark:\n%s", code, lab.Count("rdap-registry")-before, out)
 	}
-	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--fresh", "--raw", "-o", "json")
+	// --cached: the record the previous run left beside the store, marked
+	// cached with its age, in JSON and in the table.
+	before = lab.Count("rdap-registry")
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--cached", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || code != exitOK {
+		t.Fatalf("--cached -o json: exit %d, %v\n%s", code, err, out)
+	}
+	if lab.Count("rdap-registry") != before || !rec.Cached || !regexp.MustCompile(`^\d+s$`).MatchString(rec.CacheAge) {
+		t.Errorf("--cached: registry asked %d times, cached %v, age %q; want the cache, seconds old", lab.Count("rdap-registry")-before, rec.Cached, rec.CacheAge)
+	}
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--cached")
+	if code != exitOK || !regexp.MustCompile(`Source +rdap \S+ \(fetched \S+, cached \d+s ago\)`).MatchString(out) || lab.Count("rdap-registry") != before {
+		t.Errorf("--cached table does not say the record is cached and how old:\n%s", out)
+	}
+	// --raw asks again (caches keep no raw answers), --cached or not.
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--cached", "--raw", "-o", "json")
 	if code != exitOK || lab.Count("rdap-registry") != before+1 || !strings.Contains(out, `"raw"`) {
-		t.Errorf("--fresh --raw: exit %d, registry asked %d times:\n%s", code, lab.Count("rdap-registry")-before, out)
+		t.Errorf("--cached --raw: exit %d, registry asked %d times:\n%s", code, lab.Count("rdap-registry")-before, out)
+	}
+	// --fresh, the old spelling of the default, still works and says so.
+	code, out, stderr = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--fresh", "-o", "json")
+	if code != exitOK || lab.Count("rdap-registry") != before+2 || !strings.Contains(stderr, "deprecated") || json.Unmarshal([]byte(out), &rec) != nil {
+		t.Errorf("--fresh: exit %d, asked %d times, stderr %q", code, lab.Count("rdap-registry")-before, stderr)
 	}
 }
 
