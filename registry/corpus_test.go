@@ -30,7 +30,10 @@ const whoisParserModule = "github.com/likexian/whois-parser"
 // `go mod download`, so a missing directory is a broken setup.
 func whoisParserDir(t *testing.T) string {
 	t.Helper()
-	if out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", whoisParserModule).Output(); err == nil {
+	list := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", whoisParserModule)
+	// Read-only: a test must never rewrite go.mod (GOFLAGS=-mod=mod would).
+	list.Env = append(os.Environ(), "GOFLAGS=-mod=readonly")
+	if out, err := list.Output(); err == nil {
 		if dir := strings.TrimSpace(string(out)); dir != "" {
 			if _, err := os.Stat(dir); err == nil {
 				return dir
