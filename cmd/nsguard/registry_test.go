@@ -192,3 +192,27 @@ func TestContactsCommandMissing(t *testing.T) {
 		t.Errorf("bad output: exit %d", code)
 	}
 }
+
+// The lookup table says where the record came from and how old it is, and
+// how WHOIS fields were read where the readings differed.
+func TestWriteRegistryRecordCachedAndNotes(t *testing.T) {
+	now := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+	rec := &registry.Record{Domain: "example.tk", Source: registry.SourceWHOIS, Server: "whois.dot.tk:43",
+		FetchedAt: now.Add(-(3*time.Hour + 12*time.Minute)), Cached: true, CacheAge: "3h12m",
+		ParseNotes: []string{`expiry: 2026-03-02 from "Record will expire on" ("03/02/2026", month first by the answer's "12/18/2001" (month first)); whois-parser read 2026-02-03`}}
+	var b bytes.Buffer
+	writeRegistryRecord(&b, rec, registry.BootstrapInfo{}, now)
+	out := b.String()
+	for _, want := range []string{"Source        whois whois.dot.tk:43 (fetched 2026-01-06T08:48:00Z, cached 3h12m ago)",
+		"Read          expiry: 2026-03-02 from \"Record will expire on\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	rec.Cached = false
+	b.Reset()
+	writeRegistryRecord(&b, rec, registry.BootstrapInfo{}, now)
+	if strings.Contains(b.String(), "cached") {
+		t.Errorf("a fresh record's table says cached:\n%s", b.String())
+	}
+}
