@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,7 +30,10 @@ type BootstrapInfo struct {
 }
 
 type bootstrapState struct {
-	mu        sync.Mutex
+	mu sync.Mutex
+	// source is the registry.rdap_bootstrap reg was read from: a copy
+	// from another source is never used.
+	source    string
 	reg       *bootstrap.DNSRegistry
 	fetchedAt time.Time
 }
@@ -38,15 +43,23 @@ type bootstrapState struct {
 func (c *Client) Bootstrap() BootstrapInfo {
 	c.boot.mu.Lock()
 	defer c.boot.mu.Unlock()
-	info := BootstrapInfo{Source: c.cfg.Registry.RDAPBootstrap, FetchedAt: c.boot.fetchedAt}
+	info := BootstrapInfo{Source: c.cfg.Registry.RDAPBootstrap}
+	if c.boot.source == info.Source {
+		info.FetchedAt = c.boot.fetchedAt
+	}
 	if c.cache.dir != "" && isHTTPURL(info.Source) {
-		info.CachePath = c.bootstrapCachePath()
+		info.CachePath = c.bootstrapCachePath(info.Source)
 	}
 	return info
 }
 
-func (c *Client) bootstrapCachePath() string {
-	return filepath.Join(c.cache.dir, "rdap-dns.json")
+// bootstrapCachePath is where the bootstrap file from src is kept on disk:
+// one file per source URL, so pointing registry.rdap_bootstrap somewhere
+// else fetches the new file at once instead of reusing the old one for a
+// day.
+func (c *Client) bootstrapCachePath(src string) string {
+	sum := sha256.Sum256([]byte(src))
+	return filepath.Join(c.cache.dir, "rdap-bootstrap", hex.EncodeToString(sum[:8])+".json")
 }
 
 // rdapBaseFor returns the RDAP base URL for a domain: registry.rdap_servers
@@ -84,16 +97,20 @@ func (c *Client) rdapBaseFor(ctx context.Context, name string) (*url.URL, error)
 
 // bootstrapRegistry returns the parsed DNS bootstrap, fetching it at most
 // once per bootstrapTTL. A download failure falls back to the last good
-// copy (memory, then disk), whatever its age: the file changes rarely.
+// copy of the same source (memory, then disk), whatever its age: the file
+// changes rarely.
 func (c *Client) bootstrapRegistry(ctx context.Context) (*bootstrap.DNSRegistry, error) {
 	b := &c.boot
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := c.now()
+	src := c.cfg.Registry.RDAPBootstrap
+	if b.source != src {
+		b.source, b.reg, b.fetchedAt = src, nil, time.Time{}
+	}
 	if b.reg != nil && now.Sub(b.fetchedAt) < bootstrapTTL {
 		return b.reg, nil
 	}
-	src := c.cfg.Registry.RDAPBootstrap
 	if !isHTTPURL(src) {
 		data, err := readFileBounded(src)
 		if err == nil {
@@ -108,7 +125,7 @@ func (c *Client) bootstrapRegistry(ctx context.Context) (*bootstrap.DNSRegistry,
 
 	cachePath := ""
 	if c.cache.dir != "" {
-		cachePath = c.bootstrapCachePath()
+		cachePath = c.bootstrapCachePath(src)
 		if b.reg == nil {
 			if st, err := os.Stat(cachePath); err == nil {
 				if data, err := readFileBounded(cachePath); err == nil {

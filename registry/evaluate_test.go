@@ -172,3 +172,52 @@ func TestEvaluatePure(t *testing.T) {
 		t.Errorf("record changed:\n%s\n%s", before, after)
 	}
 }
+
+// A record from the cache says so in every piece of evidence; a field
+// whose WHOIS readings differed carries how it was read.
+func TestEvaluateCachedAndParseNotes(t *testing.T) {
+	rec := healthyRecord()
+	rec.Registrar = registry.Registrar{Name: "Evil Registrar Ltd"}
+	rec.Expiry, rec.RegistryExpiry = evalNow.AddDate(0, 0, 20), evalNow.AddDate(0, 0, 20)
+	rec.FetchedAt = evalNow.Add(-(3*time.Hour + 12*time.Minute))
+	rec.Cached, rec.CacheAge = true, "3h12m"
+	rec.ParseNotes = []string{
+		`expiry: 2026-01-26 from "Record will expire on" ("01/26/2026"); whois-parser read 2026-02-01`,
+		`registrar: "Evil Registrar Ltd" from "Registrar"; whois-parser read "Evil Registrar Ltd, 1 Street"`,
+	}
+	fs := registry.Evaluate(rec, nil, config.Domain{Name: "shop-example.com", Tier: 0}, evalConfig(), nil, evalNow)
+	byID := map[string]finding.Finding{}
+	for _, f := range fs {
+		byID[f.ID] = f
+		for _, e := range f.Evidence {
+			if !strings.HasPrefix(e.Answer, "read: ") && !strings.HasSuffix(e.Answer, " (cached 3h12m ago)") {
+				t.Errorf("%s evidence %q does not say it is cached and how old", f.ID, e.Answer)
+			}
+		}
+	}
+	has := func(id, want string) {
+		t.Helper()
+		for _, e := range byID[id].Evidence {
+			if e.Answer == want {
+				return
+			}
+		}
+		t.Errorf("%s evidence lacks %q: %+v", id, want, byID[id].Evidence)
+	}
+	has(registry.IDExpirySoon, "read: "+rec.ParseNotes[0])
+	has(registry.IDRegistrarNotApproved, "read: "+rec.ParseNotes[1])
+	for _, e := range byID[registry.IDExpirySoon].Evidence {
+		if strings.Contains(e.Answer, "registrar: ") {
+			t.Errorf("EXPIRY_SOON quotes the registrar note: %q", e.Answer)
+		}
+	}
+
+	rec.Cached, rec.CacheAge = false, ""
+	for _, f := range registry.Evaluate(rec, nil, config.Domain{Name: "shop-example.com", Tier: 0}, evalConfig(), nil, evalNow) {
+		for _, e := range f.Evidence {
+			if strings.Contains(e.Answer, "cached") {
+				t.Errorf("fresh record: %s evidence %q says cached", f.ID, e.Answer)
+			}
+		}
+	}
+}

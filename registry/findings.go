@@ -63,11 +63,27 @@ func Evaluate(rec *Record, lookupErr error, d config.Domain, cfg *config.Config,
 		return []finding.Finding{unavailable(domain, lookupErr)}
 	}
 	var out []finding.Finding
+	// Every piece of evidence says when the data is not fresh: a
+	// registrar transfer an hour ago does not show in a record cached
+	// for six.
+	cached := ""
+	if note := rec.CacheNote(now); note != "" {
+		cached = " (" + note + ")"
+	}
 	base := finding.Evidence{Server: rec.Server, Query: rec.Query}
 	with := func(answer string) []finding.Evidence {
 		e := base
-		e.Answer = answer
+		e.Answer = answer + cached
 		return []finding.Evidence{e}
+	}
+	// notes quotes how a field was read where the WHOIS readings differ.
+	notes := func(field string, ev []finding.Evidence) []finding.Evidence {
+		for _, n := range rec.ParseNotes {
+			if strings.HasPrefix(n, field+": ") || strings.HasPrefix(n, "registrar's answer: "+field+": ") {
+				ev = append(ev, finding.Evidence{Server: rec.Server, Query: rec.Query, Answer: "read: " + n})
+			}
+		}
+		return ev
 	}
 	tierSev := finding.Warning
 	if d.Tier <= 1 {
@@ -78,7 +94,7 @@ func Evaluate(rec *Record, lookupErr error, d config.Domain, cfg *config.Config,
 		out = append(out, finding.Finding{
 			ID: IDRegistrationUnavailable, Severity: finding.Warning, Domain: domain,
 			Message:  "registration lookup failed; judging cached data: " + rec.Stale,
-			Evidence: with("cached record fetched " + rec.FetchedAt.Format(time.RFC3339)),
+			Evidence: with("record fetched " + rec.FetchedAt.Format(time.RFC3339)),
 		})
 	}
 
@@ -98,14 +114,14 @@ func Evaluate(rec *Record, lookupErr error, d config.Domain, cfg *config.Config,
 			out = append(out, finding.Finding{
 				ID: IDRegistrarNotApproved, Severity: finding.Info, Domain: domain,
 				Message:  "the registry does not publish the registrar, so nsguard cannot confirm it is approved",
-				Evidence: with("no registrar in the answer"),
+				Evidence: notes("registrar", with("no registrar in the answer")),
 			})
 		case !registrarApproved(rec.Registrar, approved):
 			out = append(out, finding.Finding{
 				ID: IDRegistrarNotApproved, Severity: tierSev, Domain: domain,
 				Message: fmt.Sprintf("registrar is %s, not an approved registrar (%s): a transfer may have happened",
 					rec.Registrar, strings.Join(approved, ", ")),
-				Evidence: with("registrar: " + rec.Registrar.String()),
+				Evidence: notes("registrar", with("registrar: "+rec.Registrar.String())),
 			})
 		}
 	}
@@ -127,7 +143,7 @@ func Evaluate(rec *Record, lookupErr error, d config.Domain, cfg *config.Config,
 		}
 	}
 
-	out = append(out, expiryFindings(rec, domain, cfg.Policy.Expiry, now, base)...)
+	out = append(out, expiryFindings(rec, domain, cfg.Policy.Expiry, now, base, cached, notes)...)
 
 	if len(delegationNS) > 0 && len(rec.Nameservers) > 0 {
 		dns := make([]string, 0, len(delegationNS))
@@ -150,14 +166,15 @@ func Evaluate(rec *Record, lookupErr error, d config.Domain, cfg *config.Config,
 	return out
 }
 
-func expiryFindings(rec *Record, domain string, h config.Horizon, now time.Time, base finding.Evidence) []finding.Finding {
+func expiryFindings(rec *Record, domain string, h config.Horizon, now time.Time, base finding.Evidence,
+	cached string, notes func(string, []finding.Evidence) []finding.Evidence) []finding.Finding {
 	if rec.Expiry.IsZero() {
 		e := base
-		e.Answer = "no expiry date"
+		e.Answer = "no expiry date" + cached
 		return []finding.Finding{{
 			ID: IDExpirySoon, Severity: finding.Info, Domain: domain,
 			Message:  "expiry cannot be checked: " + rec.ExpiryNote,
-			Evidence: []finding.Evidence{e},
+			Evidence: notes("expiry", []finding.Evidence{e}),
 		}}
 	}
 	left := rec.Expiry.Sub(now)
@@ -179,17 +196,17 @@ func expiryFindings(rec *Record, domain string, h config.Horizon, now time.Time,
 	var ev []finding.Evidence
 	if !rec.RegistryExpiry.IsZero() {
 		e := base
-		e.Answer = "registry expiry " + rec.RegistryExpiry.Format(time.RFC3339)
+		e.Answer = "registry expiry " + rec.RegistryExpiry.Format(time.RFC3339) + cached
 		ev = append(ev, e)
 	}
 	if !rec.RegistrarExpiry.IsZero() {
 		ev = append(ev, finding.Evidence{Server: rec.Registrar.Server, Query: domain,
-			Answer: "registrar expiry " + rec.RegistrarExpiry.Format(time.RFC3339)})
+			Answer: "registrar expiry " + rec.RegistrarExpiry.Format(time.RFC3339) + cached})
 		if !rec.RegistryExpiry.IsZero() && !rec.RegistryExpiry.Equal(rec.RegistrarExpiry) {
 			msg += "; registry and registrar disagree, the earlier date is judged"
 		}
 	}
-	return []finding.Finding{{ID: IDExpirySoon, Severity: sev, Domain: domain, Message: msg, Evidence: ev}}
+	return []finding.Finding{{ID: IDExpirySoon, Severity: sev, Domain: domain, Message: msg, Evidence: notes("expiry", ev)}}
 }
 
 func unavailable(domain string, err error) finding.Finding {

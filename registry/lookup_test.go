@@ -458,6 +458,9 @@ func TestStaleRecordOnFailure(t *testing.T) {
 	if rec.Stale == "" || !strings.Contains(rec.Stale, "rate limited") {
 		t.Errorf("stale = %q", rec.Stale)
 	}
+	if !rec.Cached || rec.CacheAge != "25h0m" {
+		t.Errorf("stale record: cached %v, age %q; want cached, 25h0m", rec.Cached, rec.CacheAge)
+	}
 	d := config.Domain{Name: "shop-example.com", Tier: 0}
 	fs := registry.Evaluate(rec, nil, d, e.cfg, nil, e.clock.Now())
 	if ids := finding.IDs(fs); !slices.Equal(ids, []string{registry.IDRegistrationUnavailable}) {
@@ -706,5 +709,182 @@ func TestRDAPServerOverrideAndBootstrapFile(t *testing.T) {
 	}
 	if c.Bootstrap().Source != file {
 		t.Errorf("bootstrap info = %+v", c.Bootstrap())
+	}
+}
+
+// A record served from the cache says so, with its age, in the record and
+// in every finding's evidence; Refresh asks the registry whatever the
+// cache holds, so a registrar transfer shows at once.
+func TestCacheSaysCachedAndAge(t *testing.T) {
+	e := newEnv(t, func(c *config.Config) { c.Schedules.Registration = "@every 6h" })
+	ctx := context.Background()
+	e.update(t, "shop-example.com", func(d *reglab.Domain) {
+		d.Expiry = e.now.AddDate(0, 0, 20)
+		d.RegistrarExpiry = time.Time{}
+	})
+	d := config.Domain{Name: "shop-example.com", Tier: 0}
+	fresh, err := e.client.Lookup(ctx, "shop-example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Cached || fresh.CacheAge != "" {
+		t.Errorf("a cache miss is marked cached (%q)", fresh.CacheAge)
+	}
+	for _, f := range registry.Evaluate(fresh, nil, d, e.cfg, nil, e.clock.Now()) {
+		for _, ev := range f.Evidence {
+			if strings.Contains(ev.Answer, "cached") {
+				t.Errorf("fresh record's evidence says cached: %s %s", f.ID, ev.Answer)
+			}
+		}
+	}
+
+	// The registrar is transferred and the locks removed at the registry.
+	e.update(t, "shop-example.com", func(d *reglab.Domain) {
+		d.Registrar, d.IANAID = "Evil Registrar Ltd", "9999"
+		d.Statuses = nil
+	})
+	e.clock.Add(3*time.Hour + 12*time.Minute)
+	hit, err := e.client.Lookup(ctx, "shop-example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hit.Cached || hit.CacheAge != "3h12m" || hit.Registrar.Name != "MarkMonitor Inc." {
+		t.Errorf("cache hit: cached %v age %q registrar %q; want cached, 3h12m, the old registrar", hit.Cached, hit.CacheAge, hit.Registrar.Name)
+	}
+	fs := registry.Evaluate(hit, nil, d, e.cfg, nil, e.clock.Now())
+	if len(fs) == 0 {
+		t.Fatal("no findings for a record expiring in 20 days")
+	}
+	for _, f := range fs {
+		if len(f.Evidence) == 0 || !strings.Contains(f.Evidence[0].Answer, "(cached 3h12m ago)") {
+			t.Errorf("%s evidence does not say it is cached and how old: %+v", f.ID, f.Evidence)
+		}
+	}
+	if b, _ := json.Marshal(hit); !strings.Contains(string(b), `"cached":true,"cache_age":"3h12m"`) {
+		t.Errorf("JSON lacks the cache fields: %s", b)
+	}
+
+	now, err := e.client.Refresh(ctx, "shop-example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Cached || now.Registrar.Name != "Evil Registrar Ltd" || len(now.Statuses) != 0 {
+		t.Errorf("refresh: cached %v registrar %q statuses %v; want the transfer and no locks", now.Cached, now.Registrar.Name, now.Statuses)
+	}
+	got := map[string]bool{}
+	for _, f := range registry.Evaluate(now, nil, d, e.cfg, nil, e.clock.Now()) {
+		got[f.ID+"/"+f.Subject] = true
+		if strings.Contains(f.Evidence[0].Answer, "cached") {
+			t.Errorf("%s: fresh evidence says cached: %s", f.ID, f.Evidence[0].Answer)
+		}
+	}
+	if !got[registry.IDRegistrarNotApproved+"/"] || !got[registry.IDLockMissing+"/serverTransferProhibited"] {
+		t.Errorf("findings after refresh = %v", got)
+	}
+	// The cache now holds what the refresh read: a later Lookup is
+	// cached again, 0s old, with the new registrar.
+	if again, _ := e.client.Lookup(ctx, "shop-example.com"); !again.Cached || again.CacheAge != "0s" || again.Registrar.Name != "Evil Registrar Ltd" {
+		t.Errorf("after refresh: %+v", again)
+	}
+}
+
+// The RDAP bootstrap cached on disk belongs to the URL it came from:
+// pointing registry.rdap_bootstrap elsewhere fetches the new file at once,
+// in a new process and in a running client.
+func TestBootstrapKeyedBySource(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	other, err := reglab.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	moved := reglab.Healthy("shop-example.com", e.now)
+	moved.Registrar, moved.IANAID = "Other Lab Registrar", "4242"
+	other.SetDomain(moved)
+
+	if _, err := e.client.Lookup(ctx, "shop-example.com"); err != nil {
+		t.Fatal(err)
+	}
+	first := e.client.Bootstrap()
+	if e.lab.Count("bootstrap") != 1 || first.CachePath == "" {
+		t.Fatalf("bootstrap fetched %d times, cache path %q", e.lab.Count("bootstrap"), first.CachePath)
+	}
+	if _, err := os.Stat(first.CachePath); err != nil {
+		t.Fatalf("bootstrap not cached on disk: %v", err)
+	}
+
+	// A new process with another bootstrap URL, same cache directory, an
+	// hour later: the other file is fetched now, not in 23 hours.
+	e.clock.Add(time.Hour)
+	e.cfg.Registry.RDAPBootstrap = other.BootstrapURL()
+	c2 := e.newClient(t)
+	rec, err := c2.Refresh(ctx, "shop-example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.Count("bootstrap") != 1 || rec.Server != other.RDAPBase("com") || rec.Registrar.Name != "Other Lab Registrar" {
+		t.Errorf("new source: fetched %d times, server %q, registrar %q; want the other lab's", other.Count("bootstrap"), rec.Server, rec.Registrar.Name)
+	}
+	if info := c2.Bootstrap(); info.Source != other.BootstrapURL() || info.CachePath == first.CachePath || info.FetchedAt.IsZero() {
+		t.Errorf("bootstrap info = %+v (first %+v)", info, first)
+	}
+
+	// The running first client, its config changed in place (a reload):
+	// also the new source, from the disk copy c2 left.
+	rec, err = e.client.Refresh(ctx, "shop-example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Server != other.RDAPBase("com") || other.Count("bootstrap") != 1 {
+		t.Errorf("running client: server %q, other bootstrap fetched %d times", rec.Server, other.Count("bootstrap"))
+	}
+	// And back: the first URL's own copy is still good, nothing fetched.
+	e.cfg.Registry.RDAPBootstrap = e.lab.BootstrapURL()
+	if rec, err = e.newClient(t).Refresh(ctx, "shop-example.com"); err != nil || rec.Server != e.lab.RDAPBase("com") {
+		t.Errorf("back to the first source: %v, server %q", err, rec.Server)
+	}
+	if e.lab.Count("bootstrap") != 1 {
+		t.Errorf("first source fetched %d times, want its disk copy reused", e.lab.Count("bootstrap"))
+	}
+}
+
+// A registry that answers in Spanish, with dates in a zone abbreviation
+// and terms of use that mention excessive queries, is read as a record:
+// not "not a WHOIS registration record", not a rate limit.
+func TestLookupSpanishWhois(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.lab.SetTLD(reglab.TLD{Name: "cl", Operator: "NIC Chile", Format: "nicchile"})
+	d := reglab.Healthy("example.cl", e.now)
+	d.Registrar = "NIC Chile"
+	e.lab.SetDomain(d)
+	rec, err := e.client.Lookup(ctx, "example.cl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Source != registry.SourceWHOIS || rec.Registrar.Name != "NIC Chile" || !rec.Expiry.Equal(d.Expiry) ||
+		!rec.Created.Equal(d.Created) || !slices.Equal(rec.Nameservers, d.NS) || rec.Registrant != "Example Shop Ltd" {
+		t.Errorf("record = %+v\nwant registrar NIC Chile, expiry %v, created %v, ns %v", rec, d.Expiry, d.Created, d.NS)
+	}
+	if st := e.client.Stats(); st.RateLimited != 0 {
+		t.Errorf("terms of use counted as a rate limit: %+v", st)
+	}
+	if err := e.lab.Transfer("example.cl", "Otro Registrador SpA", ""); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = e.client.Refresh(ctx, "example.cl"); err != nil || rec.Registrar.Name != "Otro Registrador SpA" {
+		t.Errorf("after a transfer: %v, registrar %q", err, rec.Registrar.Name)
+	}
+	e.lab.RemoveDomain("example.cl")
+	if _, err := e.client.Refresh(ctx, "example.cl"); !errors.Is(err, registry.ErrNotRegistered) {
+		t.Errorf("deleted .cl domain: err = %v, want ErrNotRegistered", err)
+	}
+	e.lab.SetDomain(d)
+	e.update(t, "example.cl", func(d *reglab.Domain) { d.WHOIS = reglab.RateLimited })
+	// A refusal is a rate limit (the record cached by the lookups above
+	// stands in, marked stale and cached).
+	if rec, err := e.client.Refresh(ctx, "example.cl"); err != nil || !strings.Contains(rec.Stale, "rate limited") || !rec.Cached {
+		t.Errorf("NIC Chile's refusal: err = %v, record %+v; want the cached record, stale because rate limited", err, rec)
 	}
 }

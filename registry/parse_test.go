@@ -76,7 +76,8 @@ func TestParseRegistryDate(t *testing.T) {
 		{"2018/05/31", "jp", "2018-05-30T15:00:00Z"}, // JPRS: midnight JST
 		{"2017/06/01 01:05:09 (JST)", "com", "2017-05-31T16:05:09Z"},
 		{"15-Sep-1997", "com", "1997-09-15T00:00:00Z"},
-		{"2026-01-06 10:00:00 CST", "com", ""}, // zone abbreviation: no guess
+		{"2026-01-06 10:00:00 CST", "com", "2026-01-06T16:00:00Z"}, // US Central outside Chinese registries
+		{"2026-01-06 10:00:00 CST", "cn", "2026-01-06T02:00:00Z"},  // China Standard Time
 		{"next tuesday", "com", ""},
 		{"", "com", ""},
 	} {

@@ -105,6 +105,8 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 
 // quotaPhrases are what WHOIS servers say instead of an answer when we ask
 // too often (Verisign, GoDaddy, CNNIC, DENIC, JPRS and registrar servers).
+// Each is worded as a refusal: "excessive queries" alone is terms-of-use
+// vocabulary ("you agree not to make excessive queries").
 var quotaPhrases = []string{
 	"quota exceeded",
 	"limit exceeded",
@@ -114,7 +116,9 @@ var quotaPhrases = []string{
 	"query rate limit",
 	"too many requests",
 	"too many queries",
-	"excessive queries",
+	"restricted due to excessive queries",
+	"due to query limit controls",
+	"you have exceeded",
 	"maximum query rate reached",
 	"maximum daily connection limit reached",
 	"please try again later",
@@ -123,18 +127,47 @@ var quotaPhrases = []string{
 	"interval is too short",
 }
 
-// isQuotaAnswer reports whether a WHOIS answer is a rate-limit refusal. Only
-// short answers count: a real record mentioning "limit exceeded" in its
-// terms of use is still a record.
-func isQuotaAnswer(answer string) bool {
+// termsWords are what terms of use put before a quota phrase: "you
+// agree not to exceed our query limit", "must not make too many queries".
+var termsWords = []string{"not ", "agree", "prohibit", "may ", "must ", "shall ", "don't", "do not", "will be"}
+
+// quotaPhrase reports whether a short answer says, as a refusal, that we
+// asked too often. Only short answers count: a real record mentioning
+// "limit exceeded" in its terms of use is still a record.
+func quotaPhrase(answer string) bool {
 	if len(answer) > 2048 {
 		return false
 	}
 	a := strings.ToLower(answer)
 	for _, p := range quotaPhrases {
-		if strings.Contains(a, p) {
-			return true
+		for from := 0; ; {
+			i := strings.Index(a[from:], p)
+			if i < 0 {
+				break
+			}
+			i += from
+			before := a[max(0, i-40):i]
+			if j := strings.LastIndexAny(before, ".\n"); j >= 0 {
+				before = before[j+1:]
+			}
+			terms := false
+			for _, w := range termsWords {
+				if strings.Contains(before, w) {
+					terms = true
+				}
+			}
+			if !terms {
+				return true
+			}
+			from = i + len(p)
 		}
 	}
 	return false
+}
+
+// isQuotaAnswer reports whether a WHOIS answer is a rate-limit refusal: a
+// refusal phrase in a short answer that states no registration (dates,
+// name servers, a registrar).
+func isQuotaAnswer(answer string) bool {
+	return quotaPhrase(answer) && !readWhois(answer, "").hasFacts()
 }

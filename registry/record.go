@@ -6,6 +6,7 @@
 package registry
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -64,8 +65,19 @@ type Record struct {
 	// Redacted names fields the server withheld (RFC 9537), sorted.
 	Redacted []string `json:"redacted,omitempty"`
 
+	// ParseNotes say how WHOIS fields were read where whois-parser and
+	// nsguard's own reading disagreed or only one of them read the field
+	// ("expiry: 2020-03-02 from ... ; whois-parser read 2020-02-03"),
+	// sorted. Evaluate quotes them in the evidence of the field's finding.
+	ParseNotes []string `json:"parse_notes,omitempty"`
+
 	// FetchedAt is when the registry answered.
 	FetchedAt time.Time `json:"fetched_at,omitzero"`
+	// Cached is set when the record was served from nsguard's cache
+	// rather than asked of the registry for this lookup; CacheAge is how
+	// old it was then ("3h12m"). Evaluate says so in every finding.
+	Cached   bool   `json:"cached,omitempty"`
+	CacheAge string `json:"cache_age,omitempty"`
 	// Stale is set when this is a cached record served because a fresh
 	// lookup failed; it says why. Evaluate reports it.
 	Stale string `json:"stale,omitempty"`
@@ -118,11 +130,12 @@ type Attempt struct {
 }
 
 // Baseline returns a copy without the fields that change on every lookup
-// (fetch time, staleness, trail, raw answer), for storing and diffing
-// against an approved state.
+// (fetch time, cache age, staleness, trail, raw answer), for storing and
+// diffing against an approved state.
 func (r *Record) Baseline() Record {
 	b := *r
 	b.FetchedAt = time.Time{}
+	b.Cached, b.CacheAge = false, ""
 	b.Stale = ""
 	b.Trail = nil
 	b.Raw = ""
@@ -135,6 +148,7 @@ func (r *Record) normalise() {
 	r.Statuses = sortedUnique(r.Statuses)
 	r.OtherStatuses = sortedUnique(r.OtherStatuses)
 	r.Redacted = sortedUnique(r.Redacted)
+	r.ParseNotes = sortedUnique(r.ParseNotes)
 	r.DNSSEC.DS = sortedUnique(r.DNSSEC.DS)
 	ns := make([]string, 0, len(r.Nameservers))
 	for _, n := range r.Nameservers {
@@ -200,4 +214,30 @@ func sortedUnique(in []string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// CacheNote says where a record came from for people: "cached 3h12m ago"
+// for a record served from the cache, "" for one asked for just now.
+func (r *Record) CacheNote(now time.Time) string {
+	if r == nil || !r.Cached {
+		return ""
+	}
+	return "cached " + Age(now.Sub(r.FetchedAt)) + " ago"
+}
+
+// Age renders a duration the way the cache notes speak: "42s", "12m",
+// "3h12m", "2d3h".
+func Age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }

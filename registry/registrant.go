@@ -62,10 +62,12 @@ func vcardRegistrant(v *rdap.VCard) string {
 
 // whoisRegistrantKeys are the WHOIS labels that carry the registrant, best
 // first: gTLD thick WHOIS, its British spelling, CNNIC "Registrant:" and
-// JPRS "[Registrant]", JPRS's Japanese "[登録者名]" (its Japanese layout
-// prints both; the English name compares with other registries' records),
-// then a person's name.
-var whoisRegistrantKeys = []string{"registrant organization", "registrant organisation", "registrant", "登録者名", "registrant name"}
+// JPRS "[Registrant]" (Nominet prints it on the line below "Registrant:"),
+// the Spanish, Portuguese and French words for the holder, JPRS's Japanese
+// "[登録者名]" (its Japanese layout prints both; the English name compares
+// with other registries' records), then a person's name.
+var whoisRegistrantKeys = []string{"registrant organization", "registrant organisation", "registrant",
+	"titular", "titulaire", "holder", "登録者名", "registrant name"}
 
 // whoisRegistrant picks the best-ranked usable registrant field of one
 // answer ("" when there is none or it is redacted).

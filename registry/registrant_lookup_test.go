@@ -81,9 +81,13 @@ func TestCacheKeepsNoRaw(t *testing.T) {
 	if hit.Registrant != "Example Shop Ltd" || len(hit.Trail) != 2 || hit.Registrar.IANAID != "292" || hit.FetchedAt.IsZero() {
 		t.Errorf("cache hit lost more than Raw: %+v", hit)
 	}
+	if fresh.Cached || !hit.Cached || hit.CacheAge != "0s" {
+		t.Errorf("cached/cache age: fresh %v %q, hit %v %q; want only the hit cached, 0s old", fresh.Cached, fresh.CacheAge, hit.Cached, hit.CacheAge)
+	}
 	fresh.Raw = ""
+	hit.Cached, hit.CacheAge = false, ""
 	if a, b := mustJSON(t, fresh), mustJSON(t, hit); a != b {
-		t.Errorf("cache hit differs from the fresh record beyond Raw:\n%s\n%s", a, b)
+		t.Errorf("cache hit differs from the fresh record beyond Raw and its cache marks:\n%s\n%s", a, b)
 	}
 
 	file := filepath.Join(filepath.Dir(e.cfg.Store.Path), "registration", "shop-example.com.json")

@@ -49,7 +49,7 @@ func TestRegistrantFromRaw(t *testing.T) {
 			"Domain Information: [ドメイン情報]\n[Domain Name]                   EXAMPLE.JP\n\n[登録者名]                      株式会社エグザンプル\n[Registrant]                    Example Co., Ltd.\n", "Example Co., Ltd."},
 		{"JPRS, Japanese name only", SourceWHOIS, "[ドメイン名]                    EXAMPLE.JP\n[登録者名]                      株式会社エグザンプル\n", "株式会社エグザンプル"},
 		{"WHOIS privacy service", SourceWHOIS, "Registrant Organization: Data Protected\nRegistrant Name: REDACTED\n", ""},
-		{"WHOIS: a header with the value on the next line", SourceWHOIS, "Registrant:\n    Example Ltd\n", ""},
+		{"WHOIS: a header with the value on the next line (Nominet)", SourceWHOIS, "Registrant:\n    Example Ltd\n", "Example Ltd"},
 		{"thin registry then registrar", SourceWHOIS,
 			readFixture(t, "whois/verisign-thin.txt") + "\n\n% registrar whois.markmonitor.com\n" + readFixture(t, "whois/registrar-thick.txt"), "Example Shop Ltd"},
 		{"JPRS fixture", SourceWHOIS, readFixture(t, "whois/jprs.txt"), "Example Shop Ltd"},

@@ -118,7 +118,8 @@ func cacheTTL(cfg *config.Config) time.Duration {
 }
 
 // Lookup returns the registration record of domain, from the cache when it
-// is younger than the registration period. When a fresh lookup fails but a
+// is younger than the registration period (then marked Cached, with its
+// CacheAge). When a fresh lookup fails but a
 // record up to 30 days old is cached, that record comes back with Stale
 // set (and a nil error); Evaluate reports it. The caches keep records
 // without their raw answers, so a record served from the cache (a hit, or
@@ -128,7 +129,9 @@ func (c *Client) Lookup(ctx context.Context, domain string) (*Record, error) {
 	return c.lookup(ctx, domain, false)
 }
 
-// Refresh is Lookup without the cache (rate limits still apply).
+// Refresh is Lookup without the cache (rate limits still apply): what a
+// person running `nsguard check` by hand must see. Only when the registry
+// cannot be read does a cached record stand in (Stale and Cached set).
 func (c *Client) Refresh(ctx context.Context, domain string) (*Record, error) {
 	return c.lookup(ctx, domain, true)
 }
@@ -141,7 +144,7 @@ func (c *Client) lookup(ctx context.Context, domain string, fresh bool) (*Record
 	if !fresh {
 		if rec := c.cached(name); rec != nil && c.now().Sub(rec.FetchedAt) < c.ttl {
 			c.counters.hits.Add(1)
-			return rec.clone(), nil
+			return c.servedFromCache(rec), nil
 		}
 	}
 
@@ -171,7 +174,7 @@ func (c *Client) lookup(ctx context.Context, domain string, fresh bool) (*Record
 	case ctx.Err() == nil && !errors.Is(err, ErrNotRegistered):
 		if old := c.cached(name); old != nil && c.now().Sub(old.FetchedAt) < staleLimit {
 			c.counters.stale.Add(1)
-			rec = old.clone()
+			rec = c.servedFromCache(old)
 			rec.Stale = fmt.Sprintf("fresh lookup failed (%v); data fetched %s", err, rec.FetchedAt.Format(time.RFC3339))
 			err = nil
 			break
@@ -186,6 +189,15 @@ func (c *Client) lookup(ctx context.Context, domain string, fresh bool) (*Record
 	c.mu.Unlock()
 	close(f.done)
 	return rec.clone(), err
+}
+
+// servedFromCache copies a cached record for a caller, marked as cached
+// with its age, so whoever reports it can say the data is not fresh.
+func (c *Client) servedFromCache(rec *Record) *Record {
+	out := rec.clone()
+	out.Cached = true
+	out.CacheAge = Age(c.now().Sub(rec.FetchedAt))
+	return out
 }
 
 // cached returns the newest cached record (memory, else disk), or nil.
@@ -275,6 +287,7 @@ func (c *Client) finish(rec *Record) *Record {
 func (r *Record) cacheCopy() *Record {
 	c := r.clone()
 	c.Raw = ""
+	c.Cached, c.CacheAge = false, ""
 	return c
 }
 
@@ -289,6 +302,7 @@ func (r *Record) clone() *Record {
 	c.Nameservers = slices.Clone(r.Nameservers)
 	c.DNSSEC.DS = slices.Clone(r.DNSSEC.DS)
 	c.Redacted = slices.Clone(r.Redacted)
+	c.ParseNotes = slices.Clone(r.ParseNotes)
 	c.Trail = slices.Clone(r.Trail)
 	return &c
 }

@@ -76,6 +76,7 @@ func (c *Client) whoisLookup(ctx context.Context, name, tld, server string, rec 
 	rec.Statuses, rec.OtherStatuses = wd.Statuses, wd.Other
 	rec.Created, rec.Updated, rec.RegistryExpiry = wd.Created, wd.Updated, wd.Expiry
 	rec.Nameservers, rec.DNSSEC = wd.NS, wd.DNSSEC
+	rec.ParseNotes = wd.Notes
 
 	ref := wd.Referral
 	if ref == "" || withPort(ref) == server {
@@ -92,6 +93,9 @@ func (c *Client) whoisLookup(ctx context.Context, name, tld, server string, rec 
 		if rd, err = parseWhois(answer, tld); err == nil {
 			mergeRegistrar(rec, rd.Registrar, rd.Expiry, rd.Statuses, rd.NS)
 			rec.Registrar.Server = ref
+			for _, n := range rd.Notes {
+				rec.ParseNotes = append(rec.ParseNotes, "registrar's answer: "+n)
+			}
 			if rd.Registrant != "" {
 				// Thin registries (Verisign) leave the registrant to the registrar.
 				rec.Registrant = rd.Registrant

@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,78 +25,43 @@ type whoisData struct {
 	Referral string
 	// Registrant is the registrant organisation, "" when redacted or absent.
 	Registrant string
+	// Notes say how a field was read where whois-parser and nsguard's
+	// own reading disagreed, or only one of them read it
+	// ("expiry: ..."), for Record.ParseNotes.
+	Notes []string
 }
 
-// field is one "Key: value" (or JPRS "[Key] value") line.
-type field struct{ key, value string }
-
-// whoisFields splits an answer into fields. Keys are lower-case with
-// runs of spaces collapsed; comment and banner lines are skipped.
-func whoisFields(text string) []field {
-	var out []field
-	for line := range strings.SplitSeq(text, "\n") {
-		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
-		if line == "" || strings.HasPrefix(line, "%") || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ">>>") {
-			continue
+// libraryParse runs whois-parser, which runs many regular expressions over
+// text a stranger wrote: a bug there must cost one reading, not the daemon.
+func libraryParse(answer string) (info whoisparser.WhoisInfo, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			info, err = whoisparser.WhoisInfo{}, fmt.Errorf("%w: whois-parser failed: %v", ErrMalformed, r)
 		}
-		var k, v string
-		if strings.HasPrefix(line, "[") {
-			// JPRS: "[Expires on]                    2026/05/31"
-			end := strings.IndexByte(line, ']')
-			if end < 0 {
-				continue
-			}
-			k, v = line[1:end], line[end+1:]
-		} else {
-			i := strings.IndexByte(line, ':')
-			if i <= 0 {
-				continue
-			}
-			k, v = line[:i], line[i+1:]
-		}
-		k = strings.ToLower(strings.Join(strings.Fields(k), " "))
-		v = strings.TrimSpace(v)
-		if k == "" || len(k) > 64 {
-			continue
-		}
-		out = append(out, field{k, v})
-	}
-	return out
+	}()
+	return whoisparser.Parse(answer)
 }
 
-// Keys naming the same thing across registries, most specific first.
-var (
-	expiryKeys = []string{
-		"registry expiry date",                   // Verisign, PIR (registry)
-		"registrar registration expiration date", // registrar WHOIS
-		"expiration time",                        // CNNIC
-		"expires on",                             // JPRS
-		"expiration date", "expiry date", "expire date", "expires", "paid-till", "renewal date",
-	}
-	createdKeys = []string{"creation date", "registration time", "created on", "created", "registered on", "registered"}
-	updatedKeys = []string{"updated date", "last updated", "last modified", "changed"}
-	referralKey = []string{"registrar whois server", "whois server"}
-)
-
-// parseWhois reads one WHOIS answer about a domain under tld. It returns
+// parseWhois reads one WHOIS answer about a domain under tld: whois-parser's
+// reading and nsguard's own (readWhois), combined field by field. It returns
 // ErrNotRegistered, ErrRateLimited or ErrMalformed (wrapped) when the
-// answer is not a registration record.
-func parseWhois(answer, tld string) (wd *whoisData, err error) {
+// answer is not a registration record. Whatever whois-parser concludes
+// from phrases ("not found", "limit exceeded"), an answer that states a
+// registration (dates, name servers, a registrar) is read as one: a
+// record in Spanish, or one whose addresses say "NOT AVAILABLE", is not a
+// missing domain.
+func parseWhois(answer, tld string) (*whoisData, error) {
 	if strings.TrimSpace(answer) == "" {
 		return nil, fmt.Errorf("%w: empty answer", ErrMalformed)
 	}
-	if isQuotaAnswer(answer) {
+	r := readWhois(answer, tld)
+	facts := r.hasFacts()
+	if !facts && quotaPhrase(answer) {
 		return nil, fmt.Errorf("%w: %q", ErrRateLimited, firstLine(answer))
 	}
-	defer func() {
-		// whois-parser runs many regular expressions over text a stranger
-		// wrote; a bug there must cost one finding, not the daemon.
-		if r := recover(); r != nil {
-			wd, err = nil, fmt.Errorf("%w: parser failed: %v", ErrMalformed, r)
-		}
-	}()
-	info, perr := whoisparser.Parse(answer)
+	info, perr := libraryParse(answer)
 	switch {
+	case facts:
 	case errors.Is(perr, whoisparser.ErrNotFoundDomain),
 		errors.Is(perr, whoisparser.ErrReservedDomain),
 		errors.Is(perr, whoisparser.ErrPremiumDomain),
@@ -109,34 +75,40 @@ func parseWhois(answer, tld string) (wd *whoisData, err error) {
 	if tld == "de" && strings.Contains(answer, "Status: free") {
 		return nil, fmt.Errorf("%w (DENIC: Status: free)", ErrNotRegistered)
 	}
-
-	wd = &whoisData{}
-	if info.Domain != nil {
-		wd.Domain = strings.ToLower(info.Domain.Punycode)
-		wd.NS = info.Domain.NameServers
-		wd.Statuses, wd.Other = splitStatuses(info.Domain.Status, false)
-		wd.DNSSEC.DelegationSigned = info.Domain.DNSSec
+	lib := info.Domain
+	if perr != nil || lib == nil {
+		lib = &whoisparser.Domain{}
 	}
-	if info.Registrar != nil {
-		wd.Registrar.Name = info.Registrar.Name
-		if wd.Registrar.Name == "" {
-			wd.Registrar.Name = info.Registrar.Organization
+
+	wd := &whoisData{Domain: strings.ToLower(lib.Punycode)}
+	var libNS []string
+	for _, n := range lib.NameServers {
+		if h := hostIn(n); h != "" {
+			libNS = append(libNS, h)
 		}
+	}
+	wd.NS = libNS
+	if len(wd.NS) == 0 {
+		wd.NS = r.ns
+	}
+	wd.DNSSEC.DelegationSigned = lib.DNSSec
+
+	// Statuses: EPP names either reading found (whois-parser keeps only
+	// the first word of "client transfer prohibited"); the rest as the
+	// answer prints them.
+	libEPP, libOther := splitStatuses(lib.Status, false)
+	ourEPP, ourOther := splitStatuses(r.statuses, false)
+	wd.Statuses = sortedUnique(append(ourEPP, libEPP...))
+	wd.Other = libOther
+	if r.hadStatus {
+		wd.Other = ourOther
+	}
+
+	wd.Registrar.Name = combineRegistrar(r, info.Registrar, wd)
+	if info.Registrar != nil {
 		wd.Registrar.URL = info.Registrar.ReferralURL
 	}
-
-	fields := whoisFields(answer)
-	get := func(keys []string) string {
-		for _, k := range keys {
-			for _, f := range fields {
-				if f.key == k && f.value != "" {
-					return f.value
-				}
-			}
-		}
-		return ""
-	}
-	for _, f := range fields {
+	for _, f := range r.fields {
 		switch f.key {
 		case "registrar iana id", "sponsoring registrar iana id":
 			wd.Registrar.IANAID = f.value
@@ -144,35 +116,195 @@ func parseWhois(answer, tld string) (wd *whoisData, err error) {
 			wd.Registrar.AbuseEmail = strings.ToLower(f.value)
 		case "registrar abuse contact phone":
 			wd.Registrar.AbusePhone = f.value
-		case "lock status":
-			// JPRS registry lock names have no published EPP mapping;
-			// keep them verbatim rather than guess.
-			wd.Other = append(wd.Other, f.value)
 		case "dnssec ds data", "ds data", "ds record":
 			wd.DNSSEC.DS = append(wd.DNSSEC.DS, strings.ToUpper(strings.Join(strings.Fields(f.value), " ")))
-		}
-	}
-	if wd.Registrar.Name == "" {
-		wd.Registrar.Name = get([]string{"registrar", "sponsoring registrar"})
-	}
-	if v := get([]string{"dnssec"}); v != "" {
-		switch strings.ToLower(strings.Join(strings.Fields(v), "")) {
-		case "signeddelegation", "signed", "yes", "active":
-			wd.DNSSEC.DelegationSigned = true
+		case "dnssec":
+			switch strings.ToLower(strings.Join(strings.Fields(f.value), "")) {
+			case "signeddelegation", "signed", "yes", "active":
+				wd.DNSSEC.DelegationSigned = true
+			}
+		case "registrar whois server", "whois server":
+			if wd.Referral == "" && f.value != "" {
+				wd.Referral = cleanReferral(f.value)
+			}
 		}
 	}
 	if len(wd.DNSSEC.DS) > 0 {
 		wd.DNSSEC.DelegationSigned = true
 	}
-	wd.Registrant = whoisRegistrant(fields)
-	wd.Expiry = whoisDate(get(expiryKeys), tld)
-	wd.Created = whoisDate(get(createdKeys), tld)
-	wd.Updated = whoisDate(get(updatedKeys), tld)
-	if ref := get(referralKey); ref != "" {
-		wd.Referral = cleanReferral(ref)
+	wd.Registrant = whoisRegistrant(r.fields)
+
+	created := combineDate("created", r.created, lib.CreatedDate, lib.CreatedDateInTime, r, nil)
+	updated := combineDate("updated", r.updated, lib.UpdatedDate, lib.UpdatedDateInTime, r, nil)
+	wd.Created, wd.Updated = created.t, updated.t
+	exp := combineDate("expiry", r.expiry, lib.ExpirationDate, lib.ExpirationDateInTime, r, &consistency{created: wd.Created, updated: wd.Updated})
+	wd.Expiry = exp.t
+	for _, c := range []combined{created, updated, exp} {
+		if c.note != "" {
+			wd.Notes = append(wd.Notes, c.note)
+		}
 	}
 	wd.detach()
 	return wd, nil
+}
+
+// combineRegistrar takes nsguard's registrar when whois-parser has none,
+// or has the same name with more appended (it joins a block's address
+// lines onto the name); when they name different registrars, the better
+// labelled one, and says so.
+func combineRegistrar(r *reading, c *whoisparser.Contact, wd *whoisData) string {
+	lib := ""
+	if c != nil {
+		lib = c.Name
+		if lib == "" {
+			lib = c.Organization
+		}
+		lib = cleanRegistrar(lib)
+	}
+	ours := r.registrar
+	switch {
+	case ours == "":
+		return lib
+	case lib == "":
+		return ours
+	}
+	o, l := normaliseRegistrarName(ours), normaliseRegistrarName(lib)
+	if o == l || strings.HasPrefix(l, o) {
+		return ours
+	}
+	if r.registrarRank <= 2 {
+		wd.Notes = append(wd.Notes, fmt.Sprintf("registrar: %q from %q; whois-parser read %q", ours, r.registrarLabel, lib))
+		return ours
+	}
+	wd.Notes = append(wd.Notes, fmt.Sprintf("registrar: %q as whois-parser read it; nsguard read %q from %q", lib, ours, r.registrarLabel))
+	return lib
+}
+
+// consistency is what an expiry date must agree with: it follows the
+// registration's creation and last update.
+type consistency struct{ created, updated time.Time }
+
+// score counts how well t fits the answer's other dates: after creation
+// (by at most a century), not before the last update.
+func (c *consistency) score(t time.Time) int {
+	if c == nil {
+		return 0
+	}
+	s := 0
+	if !c.created.IsZero() {
+		switch {
+		case !t.After(c.created):
+			s -= 3
+		case t.Sub(c.created) > 100*365*24*time.Hour:
+			s -= 2
+		default:
+			s += 2
+		}
+	}
+	if !c.updated.IsZero() {
+		if t.After(c.updated.Add(-24 * time.Hour)) {
+			s++
+		} else {
+			s--
+		}
+	}
+	return s
+}
+
+type combined struct {
+	t    time.Time
+	note string
+}
+
+// combineDate joins nsguard's reading of a date with whois-parser's.
+// The library's value is re-read from its raw text with the answer's
+// context (zone, day/month order); its own parse stands when nsguard
+// cannot read that text. When both read a date and they differ by more
+// than a zone, the one consistent with the answer's other dates wins
+// (then the better label, then nsguard's), and the note says which.
+func combineDate(name string, ours dateReading, libRaw string, libT *time.Time, r *reading, cons *consistency) combined {
+	var lib time.Time
+	libRead := ""
+	if libRaw != "" {
+		if p, ok := parseDate(libRaw, r.ctx); ok {
+			lib = p.t
+		}
+	}
+	if lib.IsZero() && libT != nil && plausibleYear(libT.Year()) {
+		lib = *libT
+		if lib.Location() == time.UTC && !hasZoneMark(libRaw) {
+			// whois-parser reads a zone-less date as UTC; the registry
+			// meant its own zone.
+			lib = time.Date(lib.Year(), lib.Month(), lib.Day(), lib.Hour(), lib.Minute(), lib.Second(), 0, r.ctx.loc).UTC()
+		}
+	}
+	if libT != nil && !lib.IsZero() && !sameDay(*libT, lib) {
+		libRead = fmt.Sprintf("; whois-parser read %s", libT.Format(time.DateOnly))
+	}
+	lib = canonicalTime(lib)
+	switch {
+	case !ours.ok && lib.IsZero():
+		return combined{}
+	case !ours.ok:
+		return combined{t: lib, note: fmt.Sprintf("%s: %s as whois-parser read it from %q (nsguard's own reading found none)",
+			name, lib.Format(time.DateOnly), libRaw)}
+	}
+	o := canonicalTime(ours.p.t)
+	how := ""
+	if ours.p.ambiguous {
+		how = fmt.Sprintf(", %s by %s", ours.p.order, ours.p.ordered)
+	}
+	switch {
+	case lib.IsZero():
+		if how == "" {
+			return combined{t: o}
+		}
+		return combined{t: o, note: fmt.Sprintf("%s: %s from %q (%q%s)", name, o.Format(time.DateOnly), ours.label, ours.raw, how)}
+	case ours.raw == libRaw || sameDay(o, lib):
+		if libRead == "" && how == "" {
+			return combined{t: o}
+		}
+		return combined{t: o, note: fmt.Sprintf("%s: %s from %q (%q%s)%s", name, o.Format(time.DateOnly), ours.label, ours.raw, how, libRead)}
+	}
+	// Different dates: which fits the answer?
+	so, sl := cons.score(o), cons.score(lib)
+	libRank := rankExpiry
+	for _, f := range r.fields {
+		if f.value == libRaw {
+			if m, rank := classify(f); m == mExpiry {
+				libRank = rank
+			}
+			break
+		}
+	}
+	pickOurs := so > sl || (so == sl && ours.rank <= libRank)
+	why := "consistent with the answer's other dates"
+	if so == sl {
+		why = "better labelled"
+	}
+	if pickOurs {
+		return combined{t: o, note: fmt.Sprintf("%s: %s from %q (%q%s), %s; whois-parser read %s from %q",
+			name, o.Format(time.DateOnly), ours.label, ours.raw, how, why, lib.Format(time.DateOnly), libRaw)}
+	}
+	return combined{t: lib, note: fmt.Sprintf("%s: %s as whois-parser read it from %q, %s; nsguard read %s from %q (%q)",
+		name, lib.Format(time.DateOnly), libRaw, why, o.Format(time.DateOnly), ours.label, ours.raw)}
+}
+
+// hasZoneMark reports whether a date's text names its zone.
+func hasZoneMark(s string) bool {
+	l := strings.ToLower(s)
+	if strings.HasSuffix(l, "z") || strings.Contains(l, "utc") || strings.Contains(l, "gmt") {
+		return true
+	}
+	if i := strings.LastIndexAny(s, "+-"); i > 10 {
+		return true
+	}
+	for w := range strings.FieldsSeq(l) {
+		if _, ok := zoneNames[strings.Trim(w, "()")]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // detach copies every string read out of the answer. They are substrings
@@ -185,19 +317,12 @@ func (wd *whoisData) detach() {
 		&r.Name, &r.IANAID, &r.AbuseEmail, &r.AbusePhone, &r.URL, &r.Server} {
 		*s = strings.Clone(*s)
 	}
-	for _, list := range [][]string{wd.Other, wd.NS, wd.DNSSEC.DS} {
+	for _, list := range [][]string{wd.Other, wd.NS, wd.DNSSEC.DS, wd.Notes} {
 		for i := range list {
 			list[i] = strings.Clone(list[i])
 		}
 	}
-}
-
-func whoisDate(s, tld string) time.Time {
-	if s == "" {
-		return time.Time{}
-	}
-	t, _ := parseRegistryDate(s, tld)
-	return t
+	wd.Statuses = slices.Clone(wd.Statuses)
 }
 
 // cleanReferral turns "whois://whois.example.net:43/" or

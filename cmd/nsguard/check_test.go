@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -49,8 +50,13 @@ type checkJSON struct {
 			} `json:"evidence"`
 		} `json:"findings"`
 		Registration struct {
-			Source string    `json:"source"`
-			Expiry time.Time `json:"expiry"`
+			Source    string    `json:"source"`
+			Expiry    time.Time `json:"expiry"`
+			Registrar struct {
+				Name string `json:"name"`
+			} `json:"registrar"`
+			Cached   bool   `json:"cached"`
+			CacheAge string `json:"cache_age"`
 		} `json:"registration"`
 		DNS struct {
 			Queries int `json:"queries"`
@@ -173,6 +179,83 @@ func TestCheckRegistrationPolicy(t *testing.T) {
 		if got[want] != "critical" {
 			t.Errorf("%s: severity %q, want critical (all: %v)", want, got[want], got)
 		}
+	}
+}
+
+// Issue 11: a by-hand check right after a registrar transfer and the
+// removal of the locks reports them, although an earlier run cached the
+// registration; --cached reports the cached record and says it is cached
+// and how old.
+func TestCheckSeesRegistrarTransferAtOnce(t *testing.T) {
+	env, cfg := startEnv(t, "")
+	const domain = "shop-example.com"
+	if err := env.Reg.Update(domain, func(d *reglab.Domain) {
+		d.Expiry, d.RegistrarExpiry = time.Now().AddDate(0, 0, 60), time.Time{}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(args ...string) (int, map[string]string, checkJSON, string) {
+		t.Helper()
+		code, out, stderr := runCLI(t, append([]string{"check", "--config", cfg, "--only", "registration", "-o", "json", domain}, args...)...)
+		rep := decodeCheck(t, out)
+		if len(rep.Domains) != 1 {
+			t.Fatalf("report (exit %d):\n%s\n%s", code, out, stderr)
+		}
+		got := map[string]string{}
+		for _, f := range rep.Domains[0].Findings {
+			got[f.ID+"/"+f.Subject] = f.Severity
+		}
+		return code, got, rep, out
+	}
+
+	code, got, rep, out := check()
+	if code != 1 || got["EXPIRY_SOON/"] != "warning" || got["REGISTRAR_NOT_APPROVED/"] != "" || rep.Domains[0].Registration.Cached {
+		t.Fatalf("first check: exit %d, findings %v, cached %v\n%s", code, got, rep.Domains[0].Registration.Cached, out)
+	}
+	if strings.Contains(out, "cached") {
+		t.Errorf("a fresh check mentions a cache:\n%s", out)
+	}
+
+	// Seconds later the domain is transferred and unlocked at the registry.
+	if err := env.Reg.Transfer(domain, "Evil Registrar Ltd", "9999"); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Reg.RemoveLocks(domain); err != nil {
+		t.Fatal(err)
+	}
+
+	// --cached: the record the first check left, and it says so.
+	code, got, rep, out = check("--cached")
+	reg := rep.Domains[0].Registration
+	if code != 1 || got["REGISTRAR_NOT_APPROVED/"] != "" || reg.Registrar.Name != "MarkMonitor Inc." {
+		t.Errorf("--cached: exit %d, findings %v, registrar %q; want the cached record\n%s", code, got, reg.Registrar.Name, out)
+	}
+	age := regexp.MustCompile(`^\d+s$`)
+	if !reg.Cached || !age.MatchString(reg.CacheAge) {
+		t.Errorf("--cached JSON: cached %v, cache_age %q; want true and seconds", reg.Cached, reg.CacheAge)
+	}
+	for _, f := range rep.Domains[0].Findings {
+		if len(f.Evidence) == 0 || !regexp.MustCompile(`\(cached \d+s ago\)$`).MatchString(f.Evidence[0].Answer) {
+			t.Errorf("--cached: %s evidence does not say it is cached and how old: %+v", f.ID, f.Evidence)
+		}
+	}
+	_, table, _ := runCLI(t, "check", "--config", cfg, "--only", "registration", "--cached", domain)
+	if !regexp.MustCompile(`registration data cached \d+s ago \(fetched \S+\)`).MatchString(table) || !strings.Contains(table, "ago)") {
+		t.Errorf("--cached table does not say the data is cached:\n%s", table)
+	}
+
+	// By default the registry is asked: the transfer and the missing locks show.
+	code, got, rep, out = check()
+	if code != 2 || got["REGISTRAR_NOT_APPROVED/"] != "critical" || got["LOCK_MISSING/serverTransferProhibited"] != "critical" ||
+		got["LOCK_MISSING/clientTransferProhibited"] != "critical" || rep.Domains[0].Registration.Cached {
+		t.Errorf("check after the transfer: exit %d, findings %v, cached %v\n%s", code, got, rep.Domains[0].Registration.Cached, out)
+	}
+	if strings.Contains(out, "cached") {
+		t.Errorf("a fresh check mentions a cache:\n%s", out)
+	}
+	_, table, _ = runCLI(t, "check", "--config", cfg, "--only", "registration", domain)
+	if !strings.Contains(table, "REGISTRAR_NOT_APPROVED") || strings.Contains(table, "cached") {
+		t.Errorf("table after the transfer:\n%s", table)
 	}
 }
 

@@ -29,6 +29,7 @@ func registryLookupCmd(g *globals) *cobra.Command {
 	var (
 		output  string
 		fresh   bool
+		cached  bool
 		withRaw bool
 	)
 	cmd := &cobra.Command{
@@ -38,16 +39,19 @@ func registryLookupCmd(g *globals) *cobra.Command {
 over WHOIS for registries without RDAP, and prints the normalised record: registrar,
 EPP statuses, dates, registry name servers, DNSSEC, and every server asked.
 
-A record younger than the registration period is served from the cache
-(registry.cache_dir, or beside store.path); --fresh asks again. Exit 0 when a
-record was read, 2 when the registry says the domain is not registered, 3 when
-nothing could be read.`,
+The registries are asked now. --cached accepts a record younger than the
+registration period from the cache (registry.cache_dir, or beside store.path)
+and says how old it is. Exit 0 when a record was read, 2 when the registry
+says the domain is not registered, 3 when nothing could be read.`,
 		Example: `  nsguard registry lookup shop-example.com
   nsguard registry lookup example.cn -o json | jq .expiry`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
 				return withCode(exitUsage, fmt.Errorf("unknown output %q (want table or json)", output))
+			}
+			if fresh {
+				fmt.Fprintln(g.stderr, "nsguard: --fresh is deprecated: the registry is asked by default; --cached allows the cache")
 			}
 			cfg, err := g.loadConfig()
 			if err != nil {
@@ -57,10 +61,10 @@ nothing could be read.`,
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
-			lookup := client.Lookup
-			if fresh || withRaw {
+			lookup := client.Refresh
+			if cached && !withRaw {
 				// Caches keep no raw answers: showing them means asking again.
-				lookup = client.Refresh
+				lookup = client.Lookup
 			}
 			rec, err := lookup(cmd.Context(), args[0])
 			switch {
@@ -87,7 +91,12 @@ nothing could be read.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-	cmd.Flags().BoolVar(&fresh, "fresh", false, "ask the registry even when a cached record is young enough")
+	cmd.Flags().BoolVar(&cached, "cached", false, "accept a record younger than the registration period from the cache")
+	// --fresh was the way to skip the cache before asking became the
+	// default; scripts that pass it keep working (the note goes to stderr,
+	// never into -o json).
+	cmd.Flags().BoolVar(&fresh, "fresh", false, "ask the registry now (the default)")
+	cmd.Flags().MarkHidden("fresh")
 	cmd.Flags().BoolVar(&withRaw, "raw", false, "include the raw answers (bounded to 64 KiB; asks the registry again)")
 	return cmd
 }
@@ -109,7 +118,11 @@ func writeRegistryRecord(w io.Writer, rec *registry.Record, boot registry.Bootst
 		return t.Format(time.RFC3339)
 	}
 	row("Domain", rec.Domain)
-	row("Source", fmt.Sprintf("%s %s (fetched %s)", rec.Source, rec.Server, date(rec.FetchedAt)))
+	fetched := "fetched " + date(rec.FetchedAt)
+	if note := rec.CacheNote(now); note != "" {
+		fetched += ", " + note
+	}
+	row("Source", fmt.Sprintf("%s %s (%s)", rec.Source, rec.Server, fetched))
 	if rec.Stale != "" {
 		row("STALE", rec.Stale)
 	}
@@ -150,6 +163,13 @@ func writeRegistryRecord(w io.Writer, rec *registry.Record, boot registry.Bootst
 	row("DNSSEC", dnssec)
 	if len(rec.Redacted) > 0 {
 		row("Redacted", strings.Join(rec.Redacted, ", "))
+	}
+	for i, n := range rec.ParseNotes {
+		k := ""
+		if i == 0 {
+			k = "Read"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, n)
 	}
 	if boot.Source != "" && !boot.FetchedAt.IsZero() {
 		row("RDAP bootstrap", fmt.Sprintf("%s (fetched %s, %s old)", boot.Source, date(boot.FetchedAt),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -84,15 +85,35 @@ func TestRegistryLookupCommand(t *testing.T) {
 		t.Errorf("record = %+v, want whois with expiry %v and no raw", rec, d.Expiry)
 	}
 
-	// Served from the cache the first run left beside the store; --fresh asks again.
+	// Fresh by default: every run asks the registry, and says nothing of a cache.
 	before := lab.Count("rdap-registry")
-	runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "-o", "json")
-	if lab.Count("rdap-registry") != before {
-		t.Errorf("second run asked the registry again")
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "-o", "json")
+	if code != exitOK || lab.Count("rdap-registry") != before+1 || strings.Contains(out, `"cached"`) {
+		t.Errorf("default run: exit %d, registry asked %d times, want once and no cache mark:\n%s", code, lab.Count("rdap-registry")-before, out)
 	}
-	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--fresh", "--raw", "-o", "json")
+	// --cached: the record the previous run left beside the store, marked
+	// cached with its age, in JSON and in the table.
+	before = lab.Count("rdap-registry")
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--cached", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || code != exitOK {
+		t.Fatalf("--cached -o json: exit %d, %v\n%s", code, err, out)
+	}
+	if lab.Count("rdap-registry") != before || !rec.Cached || !regexp.MustCompile(`^\d+s$`).MatchString(rec.CacheAge) {
+		t.Errorf("--cached: registry asked %d times, cached %v, age %q; want the cache, seconds old", lab.Count("rdap-registry")-before, rec.Cached, rec.CacheAge)
+	}
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--cached")
+	if code != exitOK || !regexp.MustCompile(`Source +rdap \S+ \(fetched \S+, cached \d+s ago\)`).MatchString(out) || lab.Count("rdap-registry") != before {
+		t.Errorf("--cached table does not say the record is cached and how old:\n%s", out)
+	}
+	// --raw asks again (caches keep no raw answers), --cached or not.
+	code, out, _ = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--cached", "--raw", "-o", "json")
 	if code != exitOK || lab.Count("rdap-registry") != before+1 || !strings.Contains(out, `"raw"`) {
-		t.Errorf("--fresh --raw: exit %d, registry asked %d times:\n%s", code, lab.Count("rdap-registry")-before, out)
+		t.Errorf("--cached --raw: exit %d, registry asked %d times:\n%s", code, lab.Count("rdap-registry")-before, out)
+	}
+	// --fresh, the old spelling of the default, still works and says so.
+	code, out, stderr = runNsguard(t, "--config", cfg, "registry", "lookup", "shop-example.com", "--fresh", "-o", "json")
+	if code != exitOK || lab.Count("rdap-registry") != before+2 || !strings.Contains(stderr, "deprecated") || json.Unmarshal([]byte(out), &rec) != nil {
+		t.Errorf("--fresh: exit %d, asked %d times, stderr %q", code, lab.Count("rdap-registry")-before, stderr)
 	}
 }
 
@@ -169,5 +190,29 @@ func TestContactsCommandMissing(t *testing.T) {
 	}
 	if code, _, _ := runNsguard(t, "--config", cfg, "contacts", "example.de", "-o", "pdf"); code != exitUsage {
 		t.Errorf("bad output: exit %d", code)
+	}
+}
+
+// The lookup table says where the record came from and how old it is, and
+// how WHOIS fields were read where the readings differed.
+func TestWriteRegistryRecordCachedAndNotes(t *testing.T) {
+	now := time.Date(2026, 1, 6, 12, 0, 0, 0, time.UTC)
+	rec := &registry.Record{Domain: "example.tk", Source: registry.SourceWHOIS, Server: "whois.dot.tk:43",
+		FetchedAt: now.Add(-(3*time.Hour + 12*time.Minute)), Cached: true, CacheAge: "3h12m",
+		ParseNotes: []string{`expiry: 2026-03-02 from "Record will expire on" ("03/02/2026", month first by the answer's "12/18/2001" (month first)); whois-parser read 2026-02-03`}}
+	var b bytes.Buffer
+	writeRegistryRecord(&b, rec, registry.BootstrapInfo{}, now)
+	out := b.String()
+	for _, want := range []string{"Source        whois whois.dot.tk:43 (fetched 2026-01-06T08:48:00Z, cached 3h12m ago)",
+		"Read          expiry: 2026-03-02 from \"Record will expire on\""} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	rec.Cached = false
+	b.Reset()
+	writeRegistryRecord(&b, rec, registry.BootstrapInfo{}, now)
+	if strings.Contains(b.String(), "cached") {
+		t.Errorf("a fresh record's table says cached:\n%s", b.String())
 	}
 }

@@ -26,6 +26,11 @@ type DomainReport struct {
 	Findings     []finding.Finding `json:"findings"`
 	DNS          any               `json:"dns,omitempty"`
 	Registration any               `json:"registration,omitempty"`
+	// registrationCached says the registration data came from the cache
+	// and how old it is ("cached 3h12m ago"), for the table; the JSON
+	// carries it in the record's cached and cache_age fields.
+	registrationCached string
+	registrationAt     time.Time
 }
 
 // Summary counts a Report.
@@ -58,6 +63,10 @@ func NewReport(results []Result, took time.Duration) *Report {
 			rec := *r.Registration
 			rec.Raw = "" // bounded, but noise in a report
 			dr.Registration = rec
+			if rec.Cached {
+				dr.registrationCached = "cached " + rec.CacheAge + " ago"
+				dr.registrationAt = rec.FetchedAt
+			}
 		}
 		worst := finding.OK
 		for _, f := range r.Findings {
@@ -154,6 +163,10 @@ func (r *Report) WriteTable(w io.Writer, cfg *config.Config, verbose, colour boo
 		fmt.Fprintf(w, "%s  %s\n", head, paint(ansiDim, "("+meta+")"))
 		if d.Error != "" {
 			fmt.Fprintf(w, "    %s %s\n", paint(ansiRed, "ERROR"), d.Error)
+		}
+		if d.registrationCached != "" {
+			fmt.Fprintf(w, "    %s\n", paint(ansiDim, fmt.Sprintf("registration data %s (fetched %s)",
+				d.registrationCached, d.registrationAt.UTC().Format(time.RFC3339))))
 		}
 		for _, f := range d.Findings {
 			sev := strings.ToUpper(f.Severity.String())

@@ -94,7 +94,8 @@ type TLD struct {
 	Tech     Contact
 	// RDAP lists the TLD in the bootstrap file; otherwise only WHOIS serves it.
 	RDAP bool
-	// Format is the registry's WHOIS layout: verisign, pir, cnnic, denic, jprs.
+	// Format is the registry's WHOIS layout: verisign, pir, cnnic, denic,
+	// jprs, or nicchile (Spanish labels, Chilean zone abbreviations).
 	Format string
 }
 
@@ -194,6 +195,26 @@ func (l *Lab) Update(name string, f func(*Domain)) error {
 	d.Name = name
 	l.domains[name] = d
 	return nil
+}
+
+// Transfer moves a domain to another registrar, as a registrar transfer
+// (or a hijack by transfer) does: the registry and RDAP answers name the
+// new registrar and IANA ID from the next query on.
+func (l *Lab) Transfer(name, registrar, ianaID string) error {
+	return l.Update(name, func(d *Domain) { d.Registrar, d.IANAID = registrar, ianaID })
+}
+
+// RemoveLocks drops the given EPP lock statuses from a domain (all of its
+// statuses when none are named), as a registrar unlocking it for a
+// transfer does.
+func (l *Lab) RemoveLocks(name string, locks ...string) error {
+	return l.Update(name, func(d *Domain) {
+		if len(locks) == 0 {
+			d.Statuses = nil
+			return
+		}
+		d.Statuses = slices.DeleteFunc(d.Statuses, func(s string) bool { return slices.Contains(locks, s) })
+	})
 }
 
 // RemoveDomain deletes a domain: servers answer "not found".

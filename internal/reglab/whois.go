@@ -149,6 +149,7 @@ var quotaText = map[string]string{
 	"cnnic":    "Queried interval is too short.\n",
 	"denic":    "55000000002 Connection refused; access control limit reached.\n",
 	"jprs":     "Query rate limit exceeded. Please try again later.\n",
+	"nicchile": "Ha excedido el límite de consultas (too many queries). Intente más tarde.\n",
 }
 
 // answerRegistry answers like the TLD's registry WHOIS.
@@ -171,6 +172,8 @@ func (l *Lab) answerRegistry(q string) answer {
 		return answer{text: denicText(d)}
 	case "jprs":
 		return answer{text: jprsText(d)}
+	case "nicchile":
+		return answer{text: nicChileText(d)}
 	case "pir":
 		return answer{text: gtldText(d, d.Expiry, "", true)}
 	}
@@ -211,6 +214,8 @@ func notFoundText(format, name string) string {
 		return "[ JPRS database provides information on network administration. Its use is    ]\n[ restricted to network administration purposes.                              ]\n\nNo match!!\n"
 	case "pir":
 		return "NOT FOUND\n"
+	case "nicchile":
+		return fmt.Sprintf("%%%%\n%%%% This is the NIC Chile Whois server (whois.nic.cl).\n%%%%\n\n%s: no entries found.\n", name)
 	}
 	return fmt.Sprintf("No match for %q.\n>>> Last update of whois database: 2026-01-06T19:00:01Z <<<\n", strings.ToUpper(name))
 }
@@ -380,6 +385,28 @@ func jprsText(d Domain) string {
 	b.WriteString("\nContact Information:\n")
 	p("Name", d.Registrant)
 	p("Email", "dns-admin@"+d.Name)
+	return b.String()
+}
+
+// nicChileText is NIC Chile's layout: Spanish labels, dates in Chilean
+// summer time with the zone abbreviation, no EPP statuses, and terms of
+// use that talk about excessive queries.
+func nicChileText(d Domain) string {
+	clst := time.FixedZone("CLST", -3*3600)
+	var b strings.Builder
+	b.WriteString("%%\n%% This is the NIC Chile Whois server (whois.nic.cl).\n%%\n%% Rights restricted by copyright.\n" +
+		"%% See https://www.nic.cl/normativa/politica-publicacion-de-datos-cl.pdf\n%%\n\n")
+	p := func(k, v string) { fmt.Fprintf(&b, "%s: %s\n", k, v) }
+	p("Nombre de dominio", d.Name)
+	p("Titular", d.Registrant)
+	p("Agente Registrador", d.Registrar)
+	p("Fecha de creación", d.Created.In(clst).Format("2006-01-02 15:04:05 MST"))
+	p("Fecha de expiración", d.Expiry.In(clst).Format("2006-01-02 15:04:05 MST"))
+	for _, n := range d.NS {
+		p("Servidor de Nombre", n)
+	}
+	b.WriteString("\n%%\n%% Para comunicarse con los contactos del dominio use el sitio web.\n" +
+		"%% No haga consultas excesivas (do not make excessive queries).\n%%\n")
 	return b.String()
 }
 
