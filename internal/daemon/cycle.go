@@ -188,6 +188,9 @@ func (d *Daemon) registrationCycle(ctx context.Context) {
 // processed: no findings would wrongly resolve the domain's incidents.
 func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs []finding.Finding, at time.Time) bool {
 	snap := checker.NewSnapshot(class, r, fs, func(rec *registry.Record) string { return audit.Registrant(audit.Input{Registration: rec}) })
+	if class == checker.DNS {
+		d.uiSrc.ObserveDNS(r.DNS) // response times: the stored snapshot has none
+	}
 	changed, err := checker.Put(ctx, d.st, r.Domain.Name, class, at, snap)
 	if err != nil {
 		d.log.Error("storing an observation", "domain", r.Domain.Name, "class", class, "err", err)
@@ -248,6 +251,7 @@ func (d *Daemon) auditCycle(ctx context.Context) {
 		return
 	}
 	rep := audit.Analyze(cfg, inputs, d.now())
+	d.uiSrc.SetAudit(rep)
 	dg := rep.Digest()
 	msg := &notify.Message{Kind: notify.KindDigest, Severity: dg.Worst, Title: dg.Title(), Text: dg.Markdown(), At: d.now()}
 	for _, f := range dg.Findings() {
