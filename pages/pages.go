@@ -32,6 +32,9 @@ var templateFS embed.FS
 //go:embed static/style.css
 var styleCSS []byte
 
+//go:embed static/icon.svg
+var iconSVG []byte
+
 // Options configure the pages.
 type Options struct {
 	Source Source
@@ -51,14 +54,15 @@ type Options struct {
 
 // Pages is the http.Handler of every page.
 type Pages struct {
-	o       Options
-	base    string // "" at the root, else "/nsguard"
-	mux     *http.ServeMux
-	tmpl    map[string]*template.Template
-	idx     *index
-	auth    *basicAuth
-	cssPath string
-	log     *slog.Logger
+	o        Options
+	base     string // "" at the root, else "/nsguard"
+	mux      *http.ServeMux
+	tmpl     map[string]*template.Template
+	idx      *index
+	auth     *basicAuth
+	cssPath  string
+	iconPath string
+	log      *slog.Logger
 }
 
 // CSP allows nothing but the page itself, the stylesheet and forms to the
@@ -88,6 +92,8 @@ func New(o Options) (*Pages, error) {
 	}
 	sum := sha256.Sum256(styleCSS)
 	p.cssPath = "/static/style." + hex.EncodeToString(sum[:6]) + ".css"
+	sum = sha256.Sum256(iconSVG)
+	p.iconPath = "/static/icon." + hex.EncodeToString(sum[:6]) + ".svg"
 	if o.BasicAuthFile != "" {
 		a, err := newBasicAuth(o.BasicAuthFile, p.log, o.Now)
 		if err != nil {
@@ -106,7 +112,8 @@ func New(o Options) (*Pages, error) {
 	m.HandleFunc("GET /incidents/{id}", p.incident)
 	m.HandleFunc("GET /audit", p.audit)
 	m.HandleFunc("GET /failover", p.failover)
-	m.HandleFunc("GET "+p.cssPath, p.stylesheet)
+	m.HandleFunc("GET "+p.cssPath, p.static("text/css; charset=utf-8", styleCSS))
+	m.HandleFunc("GET "+p.iconPath, p.static("image/svg+xml", iconSVG))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusNotFound, "There is no such page.")
 	})
@@ -165,10 +172,14 @@ func (p *Pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mux.ServeHTTP(w, r)
 }
 
-func (p *Pages) stylesheet(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-	w.Write(styleCSS)
+// static serves an embedded file under a name that carries its hash, so
+// browsers may keep it for good.
+func (p *Pages) static(contentType string, body []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Write(body)
+	}
 }
 
 // page is what every template receives.
@@ -177,13 +188,14 @@ type page struct {
 	Nav     string
 	Base    string
 	CSS     string
+	Icon    string
 	Refresh int
 	Now     time.Time
 	Data    any
 }
 
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name, title, nav string, refresh bool, data any) {
-	pg := page{Title: title, Nav: nav, Base: p.base, CSS: p.base + p.cssPath, Now: p.o.Now(), Data: data}
+	pg := page{Title: title, Nav: nav, Base: p.base, CSS: p.base + p.cssPath, Icon: p.base + p.iconPath, Now: p.o.Now(), Data: data}
 	if refresh && p.o.Refresh > 0 {
 		pg.Refresh = int(p.o.Refresh.Seconds())
 	}
