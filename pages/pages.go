@@ -269,8 +269,8 @@ func (p *Pages) funcs() template.FuncMap {
 				b.WriteString("/")
 				b.WriteString(url.PathEscape(fmt.Sprint(x)))
 			}
-			if b.Len() == 0 {
-				return "/"
+			if len(parts) == 0 {
+				b.WriteString("/")
 			}
 			return b.String()
 		},
