@@ -9,7 +9,7 @@ import (
 
 // auditRows bounds each table of the audit page; the whole report is
 // `nsguard audit -o markdown`.
-const auditRows = 200
+const auditRows = 100
 
 type matrixRow struct {
 	audit.BackupCheck
@@ -27,8 +27,14 @@ type auditData struct {
 	Shared    []audit.SharedDomain
 	Undecl    []audit.Undeclared
 	Radius    []audit.DomainSummary
+	Notes     []string
 	Cut       map[string]int
+	// More counts the dependents left out of each Undecl row.
+	More []int
 }
+
+// dependentsShown bounds the dependents listed per undeclared domain.
+const dependentsShown = 10
 
 func (p *Pages) audit(w http.ResponseWriter, r *http.Request) {
 	rep, sched, err := p.o.Source.Audit(r.Context())
@@ -48,8 +54,18 @@ func (p *Pages) audit(w http.ResponseWriter, r *http.Request) {
 			d.Matrix = append(d.Matrix, row)
 		}
 		d.Shared = capped(rep.Shared, "shared", d.Cut)
-		d.Undecl = capped(rep.Undeclared, "undeclared", d.Cut)
+		for _, u := range capped(rep.Undeclared, "undeclared", d.Cut) {
+			// A provider's domain can be depended on by thousands.
+			if len(u.Dependents) > dependentsShown {
+				d.More = append(d.More, len(u.Dependents)-dependentsShown)
+				u.Dependents = u.Dependents[:dependentsShown]
+			} else {
+				d.More = append(d.More, 0)
+			}
+			d.Undecl = append(d.Undecl, u)
+		}
 		d.Radius = rep.Domains[:min(10, len(rep.Domains))]
+		d.Notes = capped(rep.Notes, "notes", d.Cut)
 	}
 	p.render(w, r, http.StatusOK, "audit", "Audit", "audit", false, d)
 }

@@ -1,9 +1,11 @@
 package pages
 
 import (
+	"cmp"
 	"errors"
 	"html"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/nsguard/nsguard/internal/notify"
@@ -12,8 +14,14 @@ import (
 // incidentsPerPage bounds the recent incidents listed at once.
 const incidentsPerPage = 50
 
+// openShown bounds the open incidents listed; the overview (state filter)
+// pages through all of them.
+const openShown = 100
+
 type incidentsData struct {
 	Open       []Incident
+	OpenTotal  int
+	OpenMore   int
 	Recent     []Incident
 	Page       int
 	Prev, Next string
@@ -29,6 +37,13 @@ func (p *Pages) incidents(w http.ResponseWriter, r *http.Request) {
 	if d.Open, err = p.o.Source.Incidents(ctx, IncidentFilter{Status: StatusOpen}); err != nil {
 		p.storeFailed(w, r, "the incidents", err)
 		return
+	}
+	// The most severe first, then the newest.
+	slices.SortStableFunc(d.Open, func(a, b Incident) int { return cmp.Compare(b.Severity, a.Severity) })
+	d.OpenTotal = len(d.Open)
+	if len(d.Open) > openShown {
+		d.OpenMore = len(d.Open) - openShown
+		d.Open = d.Open[:openShown]
 	}
 	// One more than a page tells whether there is a next page.
 	recent, err := p.o.Source.Incidents(ctx, IncidentFilter{Status: StatusResolved, Limit: incidentsPerPage + 1, Offset: (d.Page - 1) * incidentsPerPage})

@@ -2,7 +2,9 @@ package pages
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -13,16 +15,22 @@ import (
 )
 
 // The overview of 10,000 domains cannot decode 10,000 stored observations
-// per request. The index keeps, per domain and class, the little the
-// overview shows (worst severity, finding IDs, registrar, expiry), decoded
-// only when the stored observation changed, plus the open incidents and
-// silences. A request reads a built index; one older than indexFresh is
-// rebuilt in the background while the request is served from it (a
-// reloading page sees the new state a second later), and one older than
-// indexMaxAge is rebuilt before answering.
+// per request, nor read them from the store every second. The index keeps,
+// per domain and class, the little the overview shows (worst severity,
+// finding IDs, registrar, expiry), plus the open incidents and silences.
+// It is read from the store in full once, then kept current from the
+// daemon's feed (Source.Feed): when each domain was checked, and which
+// observations changed, which alone are read again. Without a feed, or
+// every indexFullEvery, it is read in full again.
+//
+// A request reads a built index; one older than indexFresh is refreshed
+// in the background while the request is served from it (a reloading page
+// sees the new state a second later), and one older than indexMaxAge is
+// refreshed before answering.
 const (
-	indexFresh  = time.Second
-	indexMaxAge = 30 * time.Second
+	indexFresh     = time.Second
+	indexMaxAge    = 30 * time.Second
+	indexFullEvery = 10 * time.Minute
 	// indexBuildTimeout bounds one rebuild.
 	indexBuildTimeout = 30 * time.Second
 )
@@ -57,6 +65,7 @@ type index struct {
 	cur      *view
 	building chan struct{} // closed when the running build ends; nil when none runs
 	lastErr  error
+	lastFull time.Time
 }
 
 func newIndex(src Source, log *slog.Logger, now func() time.Time) *index {
@@ -118,7 +127,75 @@ func (x *index) build(done chan struct{}) {
 }
 
 func (x *index) load(ctx context.Context, prev *view) (*view, error) {
-	v := &view{builtAt: x.now(), dns: map[string]*part{}, reg: map[string]*part{}, open: map[string][]Incident{}}
+	v := &view{builtAt: x.now(), open: map[string][]Incident{}}
+	feed, fed := x.src.Feed()
+	if prev != nil && fed && v.builtAt.Sub(x.lastFull) < indexFullEvery {
+		if err := x.apply(ctx, v, prev, feed); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := x.loadAll(ctx, v, prev); err != nil {
+			return nil, err
+		}
+		x.lastFull = v.builtAt
+	}
+	open, err := x.src.Incidents(ctx, IncidentFilter{Status: StatusOpen})
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range open {
+		v.open[i.Domain] = append(v.open[i.Domain], i)
+	}
+	if v.silences, err = x.src.Silences(ctx, v.builtAt); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// apply builds v from prev and the feed, reading only changed observations.
+func (x *index) apply(ctx context.Context, v, prev *view, f Feed) error {
+	v.dns, v.reg = maps.Clone(prev.dns), maps.Clone(prev.reg)
+	into := func(class string) map[string]*part {
+		if class == checker.Registration {
+			return v.reg
+		}
+		return v.dns
+	}
+	for k := range f.Dirty {
+		o, err := x.src.Observation(ctx, k.Domain, k.Class)
+		if errors.Is(err, ErrNotFound) {
+			delete(into(k.Class), k.Domain)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		into(k.Class)[k.Domain] = x.decode(o)
+	}
+	for k, at := range f.Seen {
+		m := into(k.Class)
+		if p := m[k.Domain]; p != nil && !f.Dirty[k] && at.After(p.observedAt) {
+			c := *p
+			c.observedAt = at
+			m[k.Domain] = &c
+		}
+	}
+	return nil
+}
+
+func (x *index) decode(o Observed) *part {
+	sn, err := o.Snapshot()
+	if err != nil {
+		x.log.Warn("pages: an unreadable stored observation", "domain", o.Domain, "class", o.Class, "err", err)
+		return &part{observedAt: o.ObservedAt, changedAt: o.ChangedAt, err: "unreadable stored observation"}
+	}
+	return partOf(o, sn)
+}
+
+// loadAll reads every observation, decoding only those that changed since
+// prev.
+func (x *index) loadAll(ctx context.Context, v, prev *view) error {
+	v.dns, v.reg = map[string]*part{}, map[string]*part{}
 	for _, c := range []struct {
 		class string
 		into  map[string]*part
@@ -132,7 +209,7 @@ func (x *index) load(ctx context.Context, prev *view) (*view, error) {
 		}
 		obs, err := x.src.Latest(ctx, c.class)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, o := range obs {
 			if old := c.old[o.Domain]; old != nil && old.changedAt.Equal(o.ChangedAt) {
@@ -141,26 +218,10 @@ func (x *index) load(ctx context.Context, prev *view) (*view, error) {
 				c.into[o.Domain] = &p
 				continue
 			}
-			sn, err := o.Snapshot()
-			if err != nil {
-				x.log.Warn("pages: an unreadable stored observation", "domain", o.Domain, "class", c.class, "err", err)
-				c.into[o.Domain] = &part{observedAt: o.ObservedAt, changedAt: o.ChangedAt, err: "unreadable stored observation"}
-				continue
-			}
-			c.into[o.Domain] = partOf(o, sn)
+			c.into[o.Domain] = x.decode(o)
 		}
 	}
-	open, err := x.src.Incidents(ctx, IncidentFilter{Status: StatusOpen})
-	if err != nil {
-		return nil, err
-	}
-	for _, i := range open {
-		v.open[i.Domain] = append(v.open[i.Domain], i)
-	}
-	if v.silences, err = x.src.Silences(ctx, v.builtAt); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return nil
 }
 
 func partOf(o Observed, sn *checker.Snapshot) *part {

@@ -77,12 +77,19 @@ func (p *Pages) overview(w http.ResponseWriter, r *http.Request) {
 	d := overviewData{AsOf: v.builtAt, Stale: stale, StateNames: States, Domains: len(cfg.Domains)}
 	counts := map[int][]int{}
 	owners := map[string]bool{}
-	var rows []overviewRow
-	for _, dom := range cfg.Domains {
+	// Sort small keys, and build full rows only for the page shown: the
+	// overview of 10,000 domains shows 100.
+	type key struct {
+		i, tier, rank int
+		open          bool
+		name          string
+		st            domainState
+	}
+	keys := make([]key, 0, len(cfg.Domains))
+	for i, dom := range cfg.Domains {
 		name := config.CanonicalName(dom.Name)
-		dns, reg := v.dns[name], v.reg[name]
 		open := v.open[name]
-		st := stateOf(dns, reg, open, silenceFor(v.silences, name, now), now, stale)
+		st := stateOf(v.dns[name], v.reg[name], open, silenceFor(v.silences, name, now), now, stale)
 		if counts[dom.Tier] == nil {
 			counts[dom.Tier] = make([]int, len(States))
 		}
@@ -92,7 +99,33 @@ func (p *Pages) overview(w http.ResponseWriter, r *http.Request) {
 		if (fOwner != "" && dom.Owner != fOwner) || (fTier != "" && strconv.Itoa(dom.Tier) != fTier) || (fState != "" && st.State != fState) {
 			continue
 		}
-		row := overviewRow{Name: name, Owner: dom.Owner, Tier: dom.Tier, State: st.State, Why: st.Why, Worst: st.Worst, Incidents: open}
+		keys = append(keys, key{i: i, tier: dom.Tier, rank: stateRank(st.State), open: len(open) > 0, name: name, st: st})
+	}
+	// Open incidents first, then by tier, then the most urgent state.
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := boolOrder(a.open, b.open); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.tier, b.tier); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.rank, a.rank); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.name, b.name)
+	})
+	d.Matching = len(keys)
+	d.Pages = max(1, (len(keys)+p.o.PageSize-1)/p.o.PageSize)
+	d.Page = 1
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n >= 1 {
+		d.Page = min(n, d.Pages)
+	}
+	lo := (d.Page - 1) * p.o.PageSize
+	hi := min(lo+p.o.PageSize, len(keys))
+	for _, k := range keys[lo:hi] {
+		dom := cfg.Domains[k.i]
+		dns, reg := v.dns[k.name], v.reg[k.name]
+		row := overviewRow{Name: k.name, Owner: dom.Owner, Tier: dom.Tier, State: k.st.State, Why: k.st.Why, Worst: k.st.Worst, Incidents: v.open[k.name]}
 		var ids []string
 		if dns != nil {
 			row.LastCheck = dns.observedAt
@@ -117,30 +150,8 @@ func (p *Pages) overview(w http.ResponseWriter, r *http.Request) {
 				row.ExpiryLevel = StateWarning
 			}
 		}
-		rows = append(rows, row)
+		d.Rows = append(d.Rows, row)
 	}
-	// Open incidents first, then by tier, then the most urgent state.
-	slices.SortFunc(rows, func(a, b overviewRow) int {
-		if c := boolOrder(len(a.Incidents) > 0, len(b.Incidents) > 0); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.Tier, b.Tier); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(stateRank(b.State), stateRank(a.State)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Name, b.Name)
-	})
-	d.Matching = len(rows)
-	d.Pages = max(1, (len(rows)+p.o.PageSize-1)/p.o.PageSize)
-	d.Page = 1
-	if n, err := strconv.Atoi(q.Get("page")); err == nil && n >= 1 {
-		d.Page = min(n, d.Pages)
-	}
-	lo := (d.Page - 1) * p.o.PageSize
-	hi := min(lo+p.o.PageSize, len(rows))
-	d.Rows = rows[lo:hi]
 	d.First, d.Last = lo+1, hi
 	link := func(page int) string {
 		v := url.Values{}

@@ -64,6 +64,20 @@ type Source interface {
 	// RTTs are the response times the latest DNS check measured for a
 	// domain (the store keeps observations without them).
 	RTTs(domain string) RTTs
+	// Feed returns what the daemon observed since the last call, and
+	// false when nothing reports observations (the overview then re-reads
+	// the store in full each time it refreshes).
+	Feed() (Feed, bool)
+}
+
+// classKey names one domain's observation of one class.
+type classKey struct{ Domain, Class string }
+
+// Feed is what the daemon observed since the pages last asked: when each
+// domain was checked, and which observations changed.
+type Feed struct {
+	Seen  map[classKey]time.Time
+	Dirty map[classKey]bool
 }
 
 // Observed is one stored observation of a domain.

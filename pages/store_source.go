@@ -51,6 +51,11 @@ type StoreSource struct {
 
 	mu  sync.Mutex
 	rtt map[string]RTTs
+	// fed says the daemon reports its observations (Observed); seen and
+	// dirty are what it reported since the pages last asked (Feed).
+	fed   bool
+	seen  map[classKey]time.Time
+	dirty map[classKey]bool
 
 	auditMu        sync.Mutex // one computation at a time
 	report         *audit.Report
@@ -73,7 +78,42 @@ func NewStoreSource(o StoreSourceOptions) *StoreSource {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &StoreSource{o: o, rtt: map[string]RTTs{}, idx: messageIndex{byIncident: map[int64][]int64{}, byThread: map[string][]int64{}}}
+	return &StoreSource{o: o, rtt: map[string]RTTs{}, seen: map[classKey]time.Time{}, dirty: map[classKey]bool{},
+		idx: messageIndex{byIncident: map[int64][]int64{}, byThread: map[string][]int64{}}}
+}
+
+// Observed tells the pages the daemon stored an observation (changed: its
+// data differ from the previous one), so the overview re-reads only what
+// changed instead of every domain's observation. A DNS observation's
+// response times are kept too: the store keeps observations without them.
+// Nil-safe, so the daemon can call it with the pages turned off.
+func (s *StoreSource) Observed(domain, class string, at time.Time, changed bool, dns *monitor.Observation) {
+	if s == nil {
+		return
+	}
+	if dns != nil {
+		s.ObserveDNS(dns)
+	}
+	k := classKey{config.CanonicalName(domain), class}
+	s.mu.Lock()
+	s.fed = true
+	s.seen[k] = at
+	if changed {
+		s.dirty[k] = true
+	}
+	s.mu.Unlock()
+}
+
+// Feed implements Source.
+func (s *StoreSource) Feed() (Feed, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.fed {
+		return Feed{}, false
+	}
+	f := Feed{Seen: s.seen, Dirty: s.dirty}
+	s.seen, s.dirty = map[classKey]time.Time{}, map[classKey]bool{}
+	return f, true
 }
 
 // ObserveDNS records the response times of a DNS check. Nil-safe, so the

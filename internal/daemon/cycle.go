@@ -188,12 +188,13 @@ func (d *Daemon) registrationCycle(ctx context.Context) {
 // processed: no findings would wrongly resolve the domain's incidents.
 func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs []finding.Finding, at time.Time) bool {
 	snap := checker.NewSnapshot(class, r, fs, func(rec *registry.Record) string { return audit.Registrant(audit.Input{Registration: rec}) })
-	if class == checker.DNS {
-		d.uiSrc.ObserveDNS(r.DNS) // response times: the stored snapshot has none
-	}
 	changed, err := checker.Put(ctx, d.st, r.Domain.Name, class, at, snap)
 	if err != nil {
 		d.log.Error("storing an observation", "domain", r.Domain.Name, "class", class, "err", err)
+	} else if class == checker.DNS {
+		d.uiSrc.Observed(r.Domain.Name, class, at, changed, r.DNS) // the pages' overview, and response times
+	} else {
+		d.uiSrc.Observed(r.Domain.Name, class, at, changed, nil)
 	}
 	var classErr error
 	if class == checker.DNS {
