@@ -21,6 +21,7 @@ type Config struct {
 	Domains   []Domain           `yaml:"domains"`
 	Contacts  map[string]Contact `yaml:"contacts"`
 	Playbooks []Playbook         `yaml:"playbooks"`
+	UI        UI                 `yaml:"ui"`
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -126,6 +127,22 @@ type Slack struct {
 // Enabled reports whether any Slack delivery is configured.
 func (s Slack) Enabled() bool {
 	return s.TokenFile != "" || s.TokenEnv != "" || s.WebhookURLFile != "" || s.WebhookURLEnv != ""
+}
+
+// UI configures the read-only status pages the daemon serves on listen,
+// beside /metrics.
+type UI struct {
+	Enabled bool `yaml:"enabled"`
+	// BasePath is the path prefix the pages live under ("/nsguard" behind
+	// a reverse proxy that passes that prefix on); "/" serves them at the
+	// root. /metrics, /healthz and /readyz stay where they are.
+	BasePath string `yaml:"base_path"`
+	// BasicAuthFile holds htpasswd-style "user:bcrypt-hash" lines; empty
+	// means no authentication (fine on a loopback listen address).
+	BasicAuthFile string `yaml:"basic_auth_file"`
+	// Refresh makes the overview, incident and domain pages reload
+	// themselves this often (0 turns it off).
+	Refresh Duration `yaml:"refresh"`
 }
 
 // Domain is one entry of the critical-domain inventory.
@@ -335,6 +352,7 @@ func Default() *Config {
 			GroupWait:      Duration(30 * time.Second),
 		},
 		Contacts: map[string]Contact{},
+		UI:       UI{Enabled: true, BasePath: "/", Refresh: Duration(time.Minute)},
 	}
 }
 

@@ -89,6 +89,7 @@ func (c *Config) resolvePaths(base string) {
 	abs(&c.Registry.CacheDir)
 	abs(&c.Alerts.Slack.TokenFile)
 	abs(&c.Alerts.Slack.WebhookURLFile)
+	abs(&c.UI.BasicAuthFile)
 	for i := range c.Playbooks {
 		for _, steps := range [][]Step{c.Playbooks[i].Steps, c.Playbooks[i].Rollback} {
 			for j := range steps {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -77,6 +78,7 @@ func (c *Config) validate() Errors {
 	v.domains()
 	v.contacts()
 	v.playbooks()
+	v.ui()
 	return v.errs
 }
 
@@ -589,4 +591,38 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func (v *validator) ui() {
+	u := &v.c.UI
+	bp := u.BasePath
+	switch {
+	case bp == "":
+		v.fail("ui.base_path", `must not be empty (use "/" for the root)`)
+	case !strings.HasPrefix(bp, "/"):
+		v.fail("ui.base_path", "must start with /, got %q", bp)
+	case strings.ContainsAny(bp, "?#%\\ \t\n\"'<>"), strings.Contains(bp, "//"), strings.Contains("/"+bp+"/", "/../"), strings.Contains("/"+bp+"/", "/./"):
+		v.fail("ui.base_path", "want a plain path such as /nsguard, got %q", bp)
+	default:
+		if t := strings.TrimRight(bp, "/"); t != "" {
+			u.BasePath = t
+		} else {
+			u.BasePath = "/"
+		}
+		for _, reserved := range []string{"/metrics", "/healthz", "/readyz"} {
+			if u.BasePath == reserved {
+				v.fail("ui.base_path", "%s is taken by the daemon", reserved)
+			}
+		}
+	}
+	if u.Refresh != 0 && u.Refresh.D() < 5*time.Second {
+		v.fail("ui.refresh", "want 0s (off) or at least 5s, got %s", u.Refresh)
+	}
+	if u.BasicAuthFile != "" {
+		if st, err := os.Stat(u.BasicAuthFile); err != nil {
+			v.fail("ui.basic_auth_file", "cannot read the password file: %v", errors.Unwrap(err))
+		} else if st.IsDir() {
+			v.fail("ui.basic_auth_file", "%s is a directory", u.BasicAuthFile)
+		}
+	}
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what nsguard's tests need on Debian/Ubuntu: BIND 9 (integration
 # tests against a real server), dig, dnsperf (benchmarks), systemd
-# (systemd-analyze verify), iproute2 (the BIND lab adds 127.x addresses to lo).
+# (systemd-analyze verify), iproute2 (the BIND lab adds 127.x addresses to lo),
+# chromium (the status pages are tested in a real headless browser) and an
+# emoji font (so its screenshots show what Slack shows).
 # The BIND tests add addresses to lo, so they run as root.
 set -euo pipefail
 need=()
@@ -10,6 +12,8 @@ command -v dig >/dev/null || need+=(bind9-dnsutils)
 command -v dnsperf >/dev/null || need+=(dnsperf)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ip >/dev/null || need+=(iproute2)
+command -v chromium >/dev/null || need+=(chromium)
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     echo "nsguard tests need: ${need[*]} — install them (sudo apt-get install -y ${need[*]}) and run as root" >&2

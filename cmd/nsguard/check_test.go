@@ -339,7 +339,7 @@ func checkReadmeExcerpt(t *testing.T, out string) {
 		t.Fatal(err)
 	}
 	text := string(readme)
-	i := strings.Index(text, "this excerpt\nis checked against the demo's output by a test")
+	i := strings.Index(text, "This excerpt is checked against the demo's output by a\ntest")
 	if i < 0 {
 		t.Fatal("README lacks the demo excerpt")
 	}

@@ -199,6 +199,10 @@ func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs 
 	changed, err := checker.Put(ctx, d.st, r.Domain.Name, class, at, snap)
 	if err != nil {
 		d.log.Error("storing an observation", "domain", r.Domain.Name, "class", class, "err", err)
+	} else if class == checker.DNS {
+		d.uiSrc.Observed(r.Domain.Name, class, at, changed, r.DNS) // the pages' overview, and response times
+	} else {
+		d.uiSrc.Observed(r.Domain.Name, class, at, changed, nil)
 	}
 	var classErr error
 	if class == checker.DNS {
@@ -261,6 +265,7 @@ func (d *Daemon) auditCycle(ctx context.Context) {
 	for i := range rep.Findings {
 		bases[rep.Findings[i].Domain].MarkAccepted(rep.Findings[i : i+1])
 	}
+	d.uiSrc.SetAudit(rep)
 	dg := rep.Digest()
 	msg := &notify.Message{Kind: notify.KindDigest, Severity: dg.Worst, Title: dg.Title(), Text: dg.Markdown(), At: d.now()}
 	for _, f := range dg.Findings() {

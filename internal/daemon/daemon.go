@@ -25,6 +25,7 @@ import (
 	"github.com/nsguard/nsguard/internal/incident"
 	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/pages"
 )
 
 // Options configure Run.
@@ -75,6 +76,9 @@ type Daemon struct {
 	// domain: a reload retires under the write lock, so no result of a
 	// cycle that started before it can reopen the domain's incidents.
 	inventory sync.RWMutex
+
+	ui    *pages.Pages       // nil when ui.enabled is false
+	uiSrc *pages.StoreSource // what the pages read; nil-safe hooks
 
 	contacts sync.Map // domain → contact sheet markdown (registration incidents)
 	firstDNS atomic.Bool
@@ -146,6 +150,11 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 	co := opts.CheckerOptions
 	co.Logger, co.Now = opts.Logger, opts.Now
 	if d.ck, err = checker.New(cfg, co); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := d.newPages(cfg); err != nil {
+		d.ck.Close()
 		st.Close()
 		return nil, err
 	}
@@ -307,9 +316,9 @@ func (d *Daemon) reload() {
 	d.mu.RLock()
 	old := d.cfg
 	d.mu.RUnlock()
-	if cfg.Store.Path != old.Store.Path || cfg.Listen != old.Listen {
-		d.log.Warn("store.path and listen changes take effect at the next restart", "store", cfg.Store.Path, "listen", cfg.Listen)
-		cfg.Store.Path, cfg.Listen = old.Store.Path, old.Listen
+	if cfg.Store.Path != old.Store.Path || cfg.Listen != old.Listen || cfg.UI != old.UI {
+		d.log.Warn("store.path, listen and ui changes take effect at the next restart", "store", cfg.Store.Path, "listen", cfg.Listen)
+		cfg.Store.Path, cfg.Listen, cfg.UI = old.Store.Path, old.Listen, old.UI
 	}
 	co := d.opts.CheckerOptions
 	co.Logger, co.Now = d.opts.Logger, d.opts.Now

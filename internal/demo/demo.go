@@ -43,6 +43,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Interval is the daemon's delegation schedule (default 2s).
 	Interval time.Duration
+	// Hold keeps the daemon and its status pages up this long after the
+	// story ends, so a newcomer can open them (0: end at once; a cancelled
+	// context ends the hold early).
+	Hold time.Duration
 }
 
 const (
@@ -152,7 +156,9 @@ func Run(ctx context.Context, opts Options) error {
 		return errors.New("demo: the daemon did not become ready")
 	}
 	time.Sleep(opts.Interval + opts.Interval/2)
+	pagesURL := "http://" + ln.Addr().String() + "/"
 	fmt.Fprintf(out, "   ready (first full cycle done); %d Slack message(s) so far: all quiet. Metrics on http://%s/metrics\n", sink.count(), ln.Addr())
+	fmt.Fprintf(out, "   status pages: %s (open it now: the overview marks the hijack in a moment)\n", pagesURL)
 
 	// 4. The hijack.
 	say("an attacker changes %s's delegation at the .com registry to ns1/ns2.attacker.net", victim)
@@ -224,6 +230,13 @@ func Run(ctx context.Context, opts Options) error {
 	sink.waitEdits(ctx, 2, 5*time.Second)
 	fmt.Fprintf(out, "\nDone: hijack → Slack page → failover to %s → verified → resolved. In production the same runs as\n", backup)
 	fmt.Fprintf(out, "`nsguard daemon --config /etc/nsguard/nsguard.yaml` and `nsguard failover run %s`.\n", playbook)
+	if opts.Hold > 0 {
+		fmt.Fprintf(out, "\nThe status pages stay up for %s: %s (the incident, the failover run, every domain). Ctrl-C ends now; --hold 0s skips.\n", opts.Hold, pagesURL)
+		select {
+		case <-time.After(opts.Hold):
+		case <-ctx.Done():
+		}
+	}
 	return nil
 }
 
