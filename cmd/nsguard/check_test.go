@@ -314,7 +314,7 @@ func TestCheckBadInputExitsThree(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	code, out, stderr := runCLI(t, "demo")
+	code, out, stderr := runCLI(t, "demo", "--hold", "0s")
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, stderr)
 	}
