@@ -108,6 +108,12 @@ type Alerts struct {
 	// GroupWait holds the first page of an incident without a critical
 	// finding, so findings confirmed moments apart page together.
 	GroupWait Duration `yaml:"group_wait"`
+	// DeliveryTimeout bounds one delivery to Slack.
+	DeliveryTimeout Duration `yaml:"delivery_timeout"`
+	// ClaimLease is how long a sender's claim on a message lasts: a sender
+	// killed while holding one delays that message by at most this. 0 means
+	// 2 × delivery_timeout + 30s.
+	ClaimLease Duration `yaml:"claim_lease"`
 }
 
 // Slack configures the Slack receiver: a bot token or an incoming webhook.
@@ -345,11 +351,12 @@ func Default() *Config {
 			MaxServicesPerDomain: 3,
 		},
 		Alerts: Alerts{
-			Confirmations:  2,
-			RepeatInterval: Duration(4 * time.Hour),
-			Recheck:        Duration(5 * time.Second),
-			GroupWindow:    Duration(5 * time.Minute),
-			GroupWait:      Duration(30 * time.Second),
+			Confirmations:   2,
+			RepeatInterval:  Duration(4 * time.Hour),
+			Recheck:         Duration(5 * time.Second),
+			GroupWindow:     Duration(5 * time.Minute),
+			GroupWait:       Duration(30 * time.Second),
+			DeliveryTimeout: Duration(30 * time.Second),
 		},
 		Contacts: map[string]Contact{},
 		UI:       UI{Enabled: true, BasePath: "/", Refresh: Duration(time.Minute)},

@@ -269,6 +269,12 @@ func (v *validator) alerts() {
 	if a.GroupWait < 0 {
 		v.fail("alerts.group_wait", "must not be negative")
 	}
+	if a.DeliveryTimeout <= 0 {
+		v.fail("alerts.delivery_timeout", "must be positive")
+	}
+	if a.ClaimLease < 0 || (a.ClaimLease > 0 && a.ClaimLease <= a.DeliveryTimeout) {
+		v.fail("alerts.claim_lease", "must be longer than alerts.delivery_timeout (%s), or 0 for 2 × delivery_timeout + 30s", a.DeliveryTimeout)
+	}
 	s := a.Slack
 	bot := s.TokenFile != "" || s.TokenEnv != ""
 	hook := s.WebhookURLFile != "" || s.WebhookURLEnv != ""

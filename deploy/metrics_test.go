@@ -24,6 +24,7 @@ var exportedMetrics = map[string]bool{
 	"nsguard_outbox_delivery_failures_total":        true,
 	"nsguard_incidents_open":                        true,
 	"nsguard_build_info":                            true,
+	"nsguard_up":                                    true,
 	"up":                                            true,
 }
 

@@ -25,7 +25,8 @@ func (g *globals) sender(cfg *config.Config, st store.Store) (*outbox.Dispatcher
 	if err != nil {
 		return nil, err
 	}
-	return outbox.New(st, outbox.Options{Receiver: rcv, Logger: log, PollInterval: 250 * time.Millisecond})
+	return outbox.New(st, outbox.Options{Receiver: rcv, Logger: log, PollInterval: 250 * time.Millisecond,
+		Timeout: cfg.Alerts.DeliveryTimeout.D(), Lease: cfg.Alerts.ClaimLease.D()})
 }
 
 // sendDuring delivers from this process while a command works (a failover

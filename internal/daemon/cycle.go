@@ -197,8 +197,10 @@ func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs 
 	}
 	snap := checker.NewSnapshot(class, r, fs, func(rec *registry.Record) string { return audit.Registrant(audit.Input{Registration: rec}) })
 	changed, err := checker.Put(ctx, d.st, r.Domain.Name, class, at, snap)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		d.log.Error("storing an observation", "domain", r.Domain.Name, "class", class, "err", err)
+		d.storeFailed(ctx, err)
+		return false
 	} else if class == checker.DNS {
 		d.uiSrc.Observed(r.Domain.Name, class, at, changed, r.DNS) // the pages' overview, and response times
 	} else {
@@ -221,6 +223,9 @@ func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs 
 	}
 	if _, err := d.eng.Process(ctx, r.Domain.Name, class, fs); err != nil {
 		d.log.Error("processing findings", "domain", r.Domain.Name, "class", class, "err", err)
+		if ctx.Err() == nil {
+			d.storeFailed(ctx, err)
+		}
 		return false
 	}
 	d.m.lastSuccess.WithLabelValues(r.Domain.Name, class).Set(float64(at.Unix()))
@@ -292,6 +297,11 @@ func (d *Daemon) finishCycle(class string, start time.Time, total, failed int, c
 		result = "error"
 	}
 	d.m.cycles.WithLabelValues(class, result).Inc()
+	if result == "ok" && (class == checker.DNS || class == checker.Registration) {
+		d.mu.Lock()
+		d.lastOK[class] = d.now()
+		d.mu.Unlock()
+	}
 	d.m.duration.WithLabelValues(class).Observe(took.Seconds())
 	d.m.setFindings(class, counts)
 	d.log.Info("cycle done", "class", class, "domains", total, "failed", failed, "took", took.Round(time.Millisecond))

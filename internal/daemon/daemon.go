@@ -22,6 +22,7 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
+	"github.com/nsguard/nsguard/internal/health"
 	"github.com/nsguard/nsguard/internal/incident"
 	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/store"
@@ -53,6 +54,21 @@ type Options struct {
 	Commit         string
 	TickInterval   time.Duration // incident repeats and silences (default 30s)
 	PruneRetention time.Duration // history kept (default 30d)
+	// HealthInterval is how often the daemon checks itself (default 10s);
+	// HealthRepeat how often a part still down is said again in Slack
+	// (default 1h).
+	HealthInterval time.Duration
+	HealthRepeat   time.Duration
+	// OutboxStuckAfter (default 10m) and SlackFailingAfter (default 5m)
+	// are when waiting messages and failing deliveries make the daemon
+	// not ready.
+	OutboxStuckAfter  time.Duration
+	SlackFailingAfter time.Duration
+	// IntegrityInterval is how often the SQLite store is quick_checked
+	// while running (default 10m; it is also checked at start and after
+	// any store error): damage in pages the cycles never read must not
+	// wait for them.
+	IntegrityInterval time.Duration
 }
 
 // Daemon is a running nsguard service.
@@ -79,6 +95,11 @@ type Daemon struct {
 
 	ui    *pages.Pages       // nil when ui.enabled is false
 	uiSrc *pages.StoreSource // what the pages read; nil-safe hooks
+
+	health        *health.Monitor
+	started       time.Time
+	lastIntegrity time.Time            // health loop only
+	lastOK        map[string]time.Time // class → end of its last successful cycle (under mu)
 
 	contacts sync.Map // domain → contact sheet markdown (registration incidents)
 	firstDNS atomic.Bool
@@ -119,11 +140,24 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.PruneRetention == 0 {
 		opts.PruneRetention = 30 * 24 * time.Hour
 	}
+	if opts.HealthInterval == 0 {
+		opts.HealthInterval = 10 * time.Second
+	}
+	if opts.IntegrityInterval == 0 {
+		opts.IntegrityInterval = 10 * time.Minute
+	}
+	if opts.OutboxStuckAfter == 0 {
+		opts.OutboxStuckAfter = 10 * time.Minute
+	}
+	if opts.SlackFailingAfter == 0 {
+		opts.SlackFailingAfter = 5 * time.Minute
+	}
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
 	cfg := opts.Config
-	d := &Daemon{opts: opts, log: opts.Logger.With("component", "daemon"), now: opts.Now, cfg: cfg, names: domainNames(cfg)}
+	d := &Daemon{opts: opts, log: opts.Logger.With("component", "daemon"), now: opts.Now, cfg: cfg, names: domainNames(cfg),
+		started: opts.Now(), lastOK: map[string]time.Time{}}
 	d.reg = prometheus.NewRegistry()
 	d.m = newMetrics(d.reg, opts.Version, opts.Commit)
 
@@ -132,6 +166,10 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, fmt.Errorf("opening the store %s: %w", cfg.Store.Path, err)
 	}
 	d.st = st
+	if err := checkStoreAtStart(ctx, st, cfg.Store.Path); err != nil {
+		st.Close()
+		return nil, err
+	}
 	rcv, err := outbox.NewReceiver(cfg.Alerts.Slack, st, opts.Logger)
 	if err != nil {
 		st.Close()
@@ -139,7 +177,17 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	oo := opts.OutboxOptions
 	oo.Receiver, oo.Logger, oo.Registerer = rcv, opts.Logger, d.reg
+	if oo.Timeout == 0 {
+		oo.Timeout = cfg.Alerts.DeliveryTimeout.D()
+	}
+	if oo.Lease == 0 {
+		oo.Lease = cfg.Alerts.ClaimLease.D()
+	}
 	if d.out, err = outbox.New(st, oo); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := d.newHealth(); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -214,8 +262,9 @@ func (d *Daemon) wait(ctx context.Context) error {
 	outDone := make(chan struct{})
 	go func() { defer close(outDone); d.out.Run(outCtx) }()
 	var bg sync.WaitGroup
-	bg.Add(1)
+	bg.Add(2)
 	go func() { defer bg.Done(); d.tickLoop(workCtx) }()
+	go func() { defer bg.Done(); d.healthLoop(workCtx) }()
 
 	d.schedule()
 	d.opts.Notify("ready")

@@ -38,6 +38,8 @@ type rig struct {
 	cfgPath string
 	cfg     *config.Config
 	logs    *syncBuffer
+	// tune adjusts the daemon's options before start (fault tests).
+	tune func(*daemon.Options)
 }
 
 type syncBuffer struct {
@@ -82,7 +84,9 @@ var backends = []struct {
 
 func newRigOn(t *testing.T, lo labenv.Options, delegation, repeat, registration string) *rig {
 	t.Helper()
-	lo.Dir = t.TempDir()
+	if lo.Dir == "" {
+		lo.Dir = t.TempDir()
+	}
 	env, err := labenv.Start(context.Background(), lo)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +160,7 @@ func (r *rig) start() *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &running{addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1), reload: make(chan struct{}, 1)}
 	go func() {
-		run.done <- daemon.Run(ctx, daemon.Options{
+		opts := daemon.Options{
 			Config: r.cfg, ConfigPath: r.cfgPath, Listener: ln, Reload: run.reload,
 			Logger:         slog.New(slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			CheckerOptions: checker.Options{HTTPClient: reglab.HTTPClient(), Dial: reglab.DialLoopback},
@@ -164,7 +168,11 @@ func (r *rig) start() *running {
 			TickInterval:   200 * time.Millisecond,
 			Drain:          5 * time.Second,
 			Version:        "test", Commit: "abc123",
-		})
+		}
+		if r.tune != nil {
+			r.tune(&opts)
+		}
+		run.done <- daemon.Run(ctx, opts)
 	}()
 	r.t.Cleanup(func() { run.stop(r.t) })
 	waitFor(r.t, 15*time.Second, "the daemon to be ready", func() bool { return get(run.addr, "/readyz") == 200 })

@@ -14,22 +14,28 @@ import (
 	"github.com/nsguard/nsguard/registry"
 )
 
-// handler serves /metrics, /healthz (the process is up and its store
-// answers), /readyz (the first full cycle is done) and the status pages
-// under ui.base_path.
+// handler serves /metrics, /healthz (the process is alive: restarting it
+// would not help with anything /readyz reports), /readyz (the first full
+// cycle is done and every part can do its job; otherwise 503 and why,
+// one line per part) and the status pages under ui.base_path.
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := d.st.SchemaVersion(r.Context()); err != nil {
-			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		problems := d.health.Problems()
 		if !d.ready.Load() {
-			http.Error(w, "first check cycle not finished", http.StatusServiceUnavailable)
+			problems = append([]string{"first check cycle not finished"}, problems...)
+		}
+		if len(problems) > 0 {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready: nsguard cannot do its whole job")
+			for _, p := range problems {
+				fmt.Fprintln(w, p)
+			}
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -129,6 +129,15 @@ type Message struct {
 	// not see the problem (clusters; empty on a single node).
 	SeenFrom    []string `json:"seen_from,omitempty"`
 	NotSeenFrom []string `json:"not_seen_from,omitempty"`
+
+	// OutboxID is the message's outbox row, set by the sender at delivery
+	// (not stored in the payload). Receivers that can tag what they post
+	// with it do, so a later sender can find it.
+	OutboxID int64 `json:"-"`
+	// MaybeSent: a sender that died may have delivered this message
+	// already; a receiver that can look first does, and does not send it
+	// twice.
+	MaybeSent bool `json:"-"`
 }
 
 // Related is another incident a message points to.

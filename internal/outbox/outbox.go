@@ -151,7 +151,32 @@ type Dispatcher struct {
 	mu          sync.Mutex
 	pausedUntil time.Time
 	counters    Counters
+	state       State
 }
+
+// State is how delivery has been going, for the daemon's health: when a
+// message last went out, when one last failed and why.
+type State struct {
+	LastDelivered time.Time
+	// LastFailed is the last failed attempt (retried or dead); FailingSince
+	// is the first failure since the last delivery.
+	LastFailed   time.Time
+	FailingSince time.Time
+	LastError    string
+	// LastDead is when a message was last refused for good.
+	LastDead time.Time
+}
+
+// State returns how delivery has been going.
+func (d *Dispatcher) State() State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state
+}
+
+// Receiver is the receiver messages go to (the daemon's health sends its
+// own messages straight through it, without the store).
+func (d *Dispatcher) Receiver() notify.Receiver { return d.receiver() }
 
 // New builds a Dispatcher.
 func New(st store.Store, o Options) (*Dispatcher, error) {
@@ -421,11 +446,15 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 		if err := d.st.MarkDead(rec, row.ID, d.owner, attempts, d.now(), "corrupt payload: "+err.Error()); err != nil {
 			return dead, d.lostClaim(log, "dead", err)
 		}
-		d.count(rcv, dead)
+		d.count(rcv, dead, "corrupt payload")
 		log.Error("dead-lettered a message nsguard cannot decode", "err", err)
 		return dead, nil
 	}
 
+	msg.OutboxID, msg.MaybeSent = row.ID, row.TakenOverFrom != ""
+	if msg.MaybeSent {
+		log.Info("taking over a message whose sender's claim lapsed; it may have been sent already", "from", row.TakenOverFrom)
+	}
 	sendCtx, cancel := context.WithTimeout(rec, d.timeout)
 	start := time.Now()
 	retry, nerr := rcv.Notify(sendCtx, msg)
@@ -441,7 +470,7 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 			}
 			return delivered, fmt.Errorf("outbox: delivered message %d but cannot record it (it may be sent again): %w", row.ID, err)
 		}
-		d.count(rcv, delivered)
+		d.count(rcv, delivered, "")
 		log.Debug("delivered", "domain", msg.Domain)
 		return delivered, nil
 	case retry:
@@ -460,7 +489,7 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 		if err := d.st.MarkRetry(rec, row.ID, d.owner, attempts, now.Add(wait), nerr.Error()); err != nil {
 			return retried, d.lostClaim(log, "retry", err)
 		}
-		d.count(rcv, retried)
+		d.count(rcv, retried, nerr.Error())
 		// Quiet on a long outage: the first failure and every tenth.
 		if attempts == 1 || attempts%10 == 0 {
 			log.Warn("delivery failed; will retry", "retry_in", wait.String(), "err", nerr)
@@ -470,21 +499,30 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 		if err := d.st.MarkDead(rec, row.ID, d.owner, attempts, now, nerr.Error()); err != nil {
 			return dead, d.lostClaim(log, "dead", err)
 		}
-		d.count(rcv, dead)
+		d.count(rcv, dead, nerr.Error())
 		log.Error("delivery failed and will not be retried: fix the receiver configuration", "domain", msg.Domain, "err", nerr)
 		return dead, nil
 	}
 }
 
-func (d *Dispatcher) count(rcv notify.Receiver, o outcome) {
+func (d *Dispatcher) count(rcv notify.Receiver, o outcome, why string) {
+	now := d.now()
 	d.mu.Lock()
 	switch o {
 	case delivered:
 		d.counters.Delivered++
+		d.state.LastDelivered, d.state.FailingSince = now, time.Time{}
 	case retried:
 		d.counters.Retried++
 	case dead:
 		d.counters.Dead++
+		d.state.LastDead = now
+	}
+	if o != delivered {
+		d.state.LastFailed, d.state.LastError = now, why
+		if d.state.FailingSince.IsZero() {
+			d.state.FailingSince = now
+		}
 	}
 	d.mu.Unlock()
 	d.metrics.count(rcv.Name(), o)

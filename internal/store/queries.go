@@ -588,6 +588,9 @@ func (q *queries) ClaimDue(ctx context.Context, c Claim) ([]OutboxMessage, error
 				return wrap(fmt.Sprintf("claim outbox message %d", m.ID), err)
 			}
 			if n, _ := res.RowsAffected(); n == 1 {
+				if m.ClaimOwner != "" && m.ClaimOwner != c.Owner {
+					m.TakenOverFrom = m.ClaimOwner
+				}
 				m.ClaimOwner, m.ClaimUntil, m.ClaimEpoch = c.Owner, c.Until, c.Epoch
 				out = append(out, m)
 			}
@@ -694,6 +697,28 @@ func (q *queries) PutSlackThread(ctx context.Context, t SlackThread) error {
 		ON CONFLICT (thread_key) DO UPDATE SET channel = excluded.channel, ts = excluded.ts, created_at = excluded.created_at`,
 		t.Key, t.Channel, t.TS, t.CreatedAt.UnixMilli())
 	return wrap("put slack thread "+t.Key, err)
+}
+
+// ---- heartbeats ----------------------------------------------------------
+
+func (q *queries) Heartbeat(ctx context.Context, owner string, at time.Time, info string) error {
+	_, err := q.w.ExecContext(ctx, `INSERT INTO heartbeats (owner, at, info) VALUES ($1, $2, $3)
+		ON CONFLICT (owner) DO UPDATE SET at = excluded.at, info = excluded.info`, owner, at.UnixMilli(), info)
+	return wrap("heartbeat", err)
+}
+
+func (q *queries) Heartbeats(ctx context.Context) ([]HeartbeatRow, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT owner, at, info FROM heartbeats ORDER BY owner`)
+	if err != nil {
+		return nil, wrap("heartbeats", err)
+	}
+	return collect(rows, "heartbeats", func(sc interface{ Scan(...any) error }) (HeartbeatRow, error) {
+		var h HeartbeatRow
+		var at int64
+		err := sc.Scan(&h.Owner, &at, &h.Info)
+		h.At = fromMS64(at)
+		return h, err
+	})
 }
 
 // ---- silences ----------------------------------------------------------------

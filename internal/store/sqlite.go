@@ -110,6 +110,14 @@ func Open(ctx context.Context, path string, opts Options) (*SQLite, error) {
 	})
 	if err != nil {
 		w.Close()
+		switch Classify(err) {
+		case FaultCorrupt:
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		case FaultReadOnly:
+			return nil, fmt.Errorf("%w (nsguard must write %s and its -wal and -shm files beside it: is the volume read-only, or the directory not writable by this user?)", err, path)
+		case FaultFull:
+			return nil, fmt.Errorf("%w (the file system of %s is full)", err, path)
+		}
 		return nil, err
 	}
 

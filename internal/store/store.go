@@ -160,6 +160,10 @@ type OutboxMessage struct {
 	ClaimOwner string
 	ClaimUntil time.Time
 	ClaimEpoch int64
+	// TakenOverFrom is set by ClaimDue when the message was claimed by
+	// another sender whose claim lapsed: that sender may have sent it
+	// before it died, so the new one should look before sending again.
+	TakenOverFrom string
 }
 
 // Claim asks for the messages due at Now that are first in line for their
@@ -271,6 +275,13 @@ type FailoverLock struct {
 	HeartbeatAt time.Time
 }
 
+// HeartbeatRow is one owner's latest heartbeat.
+type HeartbeatRow struct {
+	Owner string
+	At    time.Time
+	Info  string
+}
+
 // PruneResult counts what Prune removed.
 type PruneResult struct {
 	Outbox  int64
@@ -374,6 +385,13 @@ type Queries interface {
 	HeartbeatFailoverLock(ctx context.Context, playbook, holder string, at time.Time) error
 	ReleaseFailoverLock(ctx context.Context, playbook, holder string) error
 	FailoverLock(ctx context.Context, playbook string) (FailoverLock, error)
+
+	// Heartbeat records that owner is alive at at (info: free text such as
+	// a version). It is a real write: its failure is how a daemon learns
+	// the store cannot take writes.
+	Heartbeat(ctx context.Context, owner string, at time.Time, info string) error
+	// Heartbeats returns every owner's latest heartbeat.
+	Heartbeats(ctx context.Context) ([]HeartbeatRow, error)
 
 	// Prune deletes delivered outbox messages and observation history older
 	// than before; latest observations, baselines and incidents stay.

@@ -136,14 +136,21 @@ func (r *Receiver) Notify(ctx context.Context, m *notify.Message) (bool, error) 
 		slackapi.MsgOptionDisableLinkUnfurl(),
 		slackapi.MsgOptionDisableMediaUnfurl(),
 	}
+	if m.OutboxID != 0 {
+		// The message's identity travels with it, so a sender taking over
+		// from one that died can tell whether Slack already has it.
+		opts = append(opts, slackapi.MsgOptionMetadata(slackapi.SlackMetadata{EventType: metadataType,
+			EventPayload: map[string]any{"outbox_id": strconv.FormatInt(m.OutboxID, 10)}}))
+	}
 	root := false
+	threadTS := ""
 	if m.ThreadKey != "" {
 		th, err := r.threads.SlackThread(ctx, m.ThreadKey)
 		switch {
 		case err == nil:
 			// Replies go where the thread is, by the channel ID Slack gave
 			// back, whatever the routing says today.
-			channel = th.Channel
+			channel, threadTS = th.Channel, th.TS
 			opts = append(opts, slackapi.MsgOptionTS(th.TS))
 			if m.Broadcast {
 				opts = append(opts, slackapi.MsgOptionBroadcast())
@@ -157,19 +164,137 @@ func (r *Receiver) Notify(ctx context.Context, m *notify.Message) (bool, error) 
 	if channel == "" {
 		return false, &notify.Error{Receiver: "slack", Reason: "no channel", Detail: "set alerts.slack.channel"}
 	}
+	if m.MaybeSent && m.OutboxID != 0 {
+		if ch, ts, found := r.alreadySent(ctx, m, channel, threadTS); found {
+			r.logger.Info("Slack already has this message (its sender died before recording it): not sending it again",
+				"id", m.OutboxID, "thread", m.ThreadKey)
+			if root {
+				r.rememberThread(ctx, m.ThreadKey, ch, ts)
+			}
+			return false, nil
+		}
+	}
 	ch, ts, err := r.api.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
 		e := r.classify(err)
 		return e.Retry, e
 	}
+	if strings.HasPrefix(channel, "#") {
+		// Remember the name's ID: looking a root message up needs it.
+		r.rememberThread(ctx, channelKey(channel), ch, "")
+	}
 	if root {
-		if err := r.threads.PutSlackThread(ctx, store.SlackThread{Key: m.ThreadKey, Channel: ch, TS: ts, CreatedAt: r.now()}); err != nil {
-			// The message is out; retrying would page twice. Later messages
-			// of this thread will start a new one instead.
-			r.logger.Error("cannot remember slack thread; later replies will start a new thread", "thread", m.ThreadKey, "err", err)
-		}
+		r.rememberThread(ctx, m.ThreadKey, ch, ts)
 	}
 	return false, nil
+}
+
+// metadataType tags nsguard's messages (Slack message metadata).
+const metadataType = "nsguard_message"
+
+// maxLookupPages bounds how much history a lookup reads.
+const maxLookupPages = 5
+
+func channelKey(name string) string { return "channel:" + name }
+
+// maxChannelPages bounds a conversations.list walk (1,000 channels a page).
+const maxChannelPages = 10
+
+// channelID returns the ID of a channel name ("#dns-oncall"): remembered
+// from an earlier post, or looked up (channels:read) and remembered.
+func (r *Receiver) channelID(ctx context.Context, name string) (string, error) {
+	if th, err := r.threads.SlackThread(ctx, channelKey(name)); err == nil {
+		return th.Channel, nil
+	}
+	want := strings.TrimPrefix(name, "#")
+	cursor := ""
+	for range maxChannelPages {
+		chans, next, err := r.api.GetConversationsContext(ctx, &slackapi.GetConversationsParameters{
+			Cursor: cursor, ExcludeArchived: true, Limit: 1000, Types: []string{"public_channel", "private_channel"}})
+		if err != nil {
+			return "", r.classify(err)
+		}
+		for _, c := range chans {
+			if c.Name == want {
+				r.rememberThread(ctx, channelKey(name), c.ID, "")
+				return c.ID, nil
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return "", fmt.Errorf("no channel named %s", name)
+}
+
+func (r *Receiver) rememberThread(ctx context.Context, key, ch, ts string) {
+	if err := r.threads.PutSlackThread(ctx, store.SlackThread{Key: key, Channel: ch, TS: ts, CreatedAt: r.now()}); err != nil {
+		// The message is out; retrying would page twice. Later messages
+		// of this thread will start a new one instead.
+		r.logger.Error("cannot remember a slack thread; later replies will start a new thread", "thread", key, "err", err)
+	}
+}
+
+// alreadySent looks in Slack for message m (by the outbox ID in its
+// metadata): in its thread, or for a thread's first message, in the
+// channel's recent history. Reading history needs the bot's
+// channels:history (groups:history for private channels) scope; without
+// it, or if the lookup fails, the message is sent (at least once beats
+// never).
+func (r *Receiver) alreadySent(ctx context.Context, m *notify.Message, channel, threadTS string) (ch, ts string, found bool) {
+	want := strconv.FormatInt(m.OutboxID, 10)
+	match := func(msgs []slackapi.Message) (string, bool) {
+		for _, x := range msgs {
+			if x.Metadata.EventType == metadataType && fmt.Sprint(x.Metadata.EventPayload["outbox_id"]) == want {
+				return x.Timestamp, true
+			}
+		}
+		return "", false
+	}
+	if threadTS == "" && strings.HasPrefix(channel, "#") {
+		id, err := r.channelID(ctx, channel)
+		if err != nil {
+			r.logger.Warn("cannot find the channel's ID to look for a message a dead sender may have sent; sending it (it may arrive twice)",
+				"channel", channel, "id", m.OutboxID, "err", err)
+			return "", "", false
+		}
+		channel = id
+	}
+	oldest := ""
+	if !m.At.IsZero() {
+		oldest = strconv.FormatInt(m.At.Add(-time.Minute).Unix(), 10)
+	}
+	cursor := ""
+	for range maxLookupPages {
+		var msgs []slackapi.Message
+		var next string
+		var err error
+		if threadTS != "" {
+			msgs, _, next, err = r.api.GetConversationRepliesContext(ctx, &slackapi.GetConversationRepliesParameters{
+				ChannelID: channel, Timestamp: threadTS, Cursor: cursor, Limit: 200, IncludeAllMetadata: true})
+		} else {
+			var h *slackapi.GetConversationHistoryResponse
+			h, err = r.api.GetConversationHistoryContext(ctx, &slackapi.GetConversationHistoryParameters{
+				ChannelID: channel, Cursor: cursor, Oldest: oldest, Limit: 200, IncludeAllMetadata: true})
+			if h != nil {
+				msgs, next = h.Messages, h.ResponseMetaData.NextCursor
+			}
+		}
+		if err != nil {
+			r.logger.Warn("cannot look in Slack for a message a dead sender may have sent; sending it (it may arrive twice)",
+				"id", m.OutboxID, "err", r.classify(err))
+			return "", "", false
+		}
+		if ts, ok := match(msgs); ok {
+			return channel, ts, true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return "", "", false
 }
 
 // Errors chat.update gives for a root that cannot be edited any more (it

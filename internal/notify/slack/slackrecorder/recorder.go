@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/slack-go/slack/slacktest"
 )
@@ -31,6 +32,8 @@ type Post struct {
 	Text      string
 	// Blocks is the raw Block Kit JSON.
 	Blocks json.RawMessage
+	// Metadata is the raw message metadata JSON ("" when none).
+	Metadata string
 }
 
 // Update is one recorded chat.update call that Slack accepted: the message
@@ -65,6 +68,8 @@ type Recorder struct {
 	posts     []Post
 	updates   []Update
 	known     map[string]bool // channel ID + ts of every accepted post
+	kept      []Post          // every accepted post, whatever Reset did
+	epoch     int64           // the seconds part of every ts
 	responder Responder
 	channels  map[string]string
 	ts        int
@@ -72,11 +77,14 @@ type Recorder struct {
 
 // New starts a fake Slack on 127.0.0.1; Close it when done.
 func New() *Recorder {
-	r := &Recorder{channels: map[string]string{}, known: map[string]bool{}}
+	r := &Recorder{channels: map[string]string{}, known: map[string]bool{}, epoch: time.Now().Unix()}
 	r.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", r.postMessage)
 		c.Handle("/chat.update", r.update)
 		c.Handle("/chat.getPermalink", r.permalink)
+		c.Handle("/conversations.replies", r.replies)
+		c.Handle("/conversations.history", r.history)
+		c.Handle("/conversations.list", r.list)
 	})
 	r.srv.Start()
 	return r
@@ -183,6 +191,74 @@ func (r *Recorder) update(w http.ResponseWriter, req *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": channel, "ts": ts})
 }
 
+// message renders a post as Slack's API returns messages.
+func (r *Recorder) message(p Post) map[string]any {
+	m := map[string]any{"type": "message", "ts": p.TS, "text": p.Text}
+	if p.ThreadTS != "" {
+		m["thread_ts"] = p.ThreadTS
+	}
+	if p.Metadata != "" {
+		var md any
+		if json.Unmarshal([]byte(p.Metadata), &md) == nil {
+			m["metadata"] = md
+		}
+	}
+	return m
+}
+
+// replies answers conversations.replies: the thread's first message and
+// its replies, with metadata.
+func (r *Recorder) replies(w http.ResponseWriter, req *http.Request) {
+	_ = req.ParseForm()
+	channel, ts := req.Form.Get("channel"), req.Form.Get("ts")
+	r.mu.Lock()
+	var msgs []map[string]any
+	for _, p := range r.kept {
+		if p.ChannelID == channel && (p.TS == ts || p.ThreadTS == ts) {
+			msgs = append(msgs, r.message(p))
+		}
+	}
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if len(msgs) == 0 {
+		_ = json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "thread_not_found"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "messages": msgs, "has_more": false, "response_metadata": map[string]any{"next_cursor": ""}})
+}
+
+// history answers conversations.history: the channel's messages (thread
+// roots and broadcast replies), newest first.
+func (r *Recorder) history(w http.ResponseWriter, req *http.Request) {
+	_ = req.ParseForm()
+	channel, oldest := req.Form.Get("channel"), req.Form.Get("oldest")
+	r.mu.Lock()
+	var msgs []map[string]any
+	for i := len(r.kept) - 1; i >= 0; i-- {
+		p := r.kept[i]
+		if p.ChannelID == channel && (p.ThreadTS == "" || p.Broadcast) && (oldest == "" || p.TS >= oldest) {
+			msgs = append(msgs, r.message(p))
+		}
+	}
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "messages": msgs, "has_more": false, "response_metadata": map[string]any{"next_cursor": ""}})
+}
+
+// list answers conversations.list with the channels posted to so far.
+func (r *Recorder) list(w http.ResponseWriter, _ *http.Request) {
+	r.mu.Lock()
+	var chans []map[string]any
+	for name, id := range r.channels {
+		if strings.HasPrefix(name, "#") {
+			chans = append(chans, map[string]any{"id": id, "name": strings.TrimPrefix(name, "#"), "is_channel": true})
+		}
+	}
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channels": chans, "response_metadata": map[string]any{"next_cursor": ""}})
+}
+
 func (r *Recorder) permalink(w http.ResponseWriter, req *http.Request) {
 	_ = req.ParseForm()
 	q := req.Form
@@ -210,14 +286,18 @@ func (r *Recorder) postMessage(w http.ResponseWriter, req *http.Request) {
 		r.channels[id] = id
 	}
 	r.ts++
-	ts := "1700000000." + fmt.Sprintf("%06d", r.ts)
+	// Slack's ts is the post's Unix time with a sequence: real enough for
+	// conversations.history's "oldest", unique and increasing.
+	ts := fmt.Sprintf("%d.%06d", r.epoch, r.ts)
 	b, _ := strconv.ParseBool(req.PostForm.Get("reply_broadcast"))
 	r.known[id+"/"+ts] = true
-	r.posts = append(r.posts, Post{
+	p := Post{
 		N: n, Token: req.PostForm.Get("token"), Channel: channel, ChannelID: id, TS: ts,
 		ThreadTS: req.PostForm.Get("thread_ts"), Broadcast: b,
-		Text: req.PostForm.Get("text"), Blocks: json.RawMessage(req.PostForm.Get("blocks")),
-	})
+		Text: req.PostForm.Get("text"), Blocks: json.RawMessage(req.PostForm.Get("blocks")), Metadata: req.PostForm.Get("metadata"),
+	}
+	r.posts = append(r.posts, p)
+	r.kept = append(r.kept, p)
 	r.mu.Unlock()
 	_ = json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": id, "ts": ts, "message": map[string]any{"ts": ts}})
 }
