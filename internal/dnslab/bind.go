@@ -395,6 +395,9 @@ options {
 	// serve them as they are, as a real server with bad data does.
 	check-integrity no;
 	check-names primary ignore;
+	// A scenario delegates a domain to 1,600 name servers: BIND's default
+	// limit of 100 records per RRset would refuse the zone.
+	max-records-per-type 0;
 	// The lab tells named when interfaces change (reconfig rescans); a
 	// periodic scan could drop an address another lab removed meanwhile.
 	automatic-interface-scan no;
