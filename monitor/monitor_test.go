@@ -2,6 +2,7 @@ package monitor_test
 
 import (
 	"context"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/internal/resolver"
 	"github.com/nsguard/nsguard/monitor"
 )
 
@@ -402,4 +404,178 @@ func runScenarios(t *testing.T, lab *dnslab.Lab, cfg *config.Config) {
 			}
 		})
 	}
+}
+
+// unchecked is a way the lab breaks that leaves a domain not checkable at
+// all: the check must say why (exit 3 for `nsguard check`), give up in
+// time and raise no finding — above all no DELEGATION_MISSING.
+type unchecked struct {
+	name    string
+	apply   func(ctx context.Context, l *dnslab.Lab) error
+	config  func(cfg *config.Config, l *dnslab.Lab)
+	domain  string
+	wantErr string
+	// within bounds the wall time of the check (a deadline's business).
+	within time.Duration
+}
+
+var uncheckable = []unchecked{
+	{name: "DNS intercepted by a middlebox", apply: func(ctx context.Context, l *dnslab.Lab) error { return l.Intercept(ctx) },
+		domain: "shop-example.com", wantErr: "answers are not authoritative: is DNS intercepted?", within: 10 * time.Second},
+	{name: "no server ever answers", apply: func(ctx context.Context, l *dnslab.Lab) error {
+		return l.SetFaultAll(ctx, dnslab.FaultTimeout)
+	}, config: func(cfg *config.Config, _ *dnslab.Lab) { cfg.Resolver.DomainTimeout = config.Duration(time.Second) },
+		domain: "shop-example.com", wantErr: "took longer than 1s and was abandoned", within: 5 * time.Second},
+}
+
+func runUncheckable(t *testing.T, lab *dnslab.Lab, cfg *config.Config) {
+	ctx := context.Background()
+	for _, u := range uncheckable {
+		t.Run(u.name, func(t *testing.T) {
+			if err := lab.Reset(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := u.apply(ctx, lab); err != nil {
+				t.Fatal(err)
+			}
+			c := withConfig(cfg, lab, u.config)
+			d, _ := c.Domain(u.domain)
+			m, err := monitor.New(c, monitor.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			start := time.Now()
+			res := m.Check(ctx, []config.Domain{d}, monitor.CycleOptions{})
+			took := time.Since(start)
+			r := res[0]
+			if r.Err == nil || !strings.Contains(r.Err.Error(), u.wantErr) {
+				t.Fatalf("error %v, want one saying %q", r.Err, u.wantErr)
+			}
+			if len(r.Findings) > 0 {
+				t.Errorf("want no finding from a domain that could not be checked, got:%s", describe(r.Findings))
+			}
+			if took > u.within {
+				t.Errorf("took %s, want at most %s", took.Round(time.Millisecond), u.within)
+			}
+			t.Logf("%s: %v (%s)", u.domain, r.Err, took.Round(time.Millisecond))
+		})
+	}
+}
+
+func TestUncheckableInProcess(t *testing.T) {
+	lab, cfg := startLab(t, dnslab.Options{})
+	runUncheckable(t, lab, cfg)
+}
+
+// preflightCase checks a zone against a delegation its parent does not
+// (yet) publish: Zonemaster's undelegated test.
+type preflightCase struct {
+	name   string
+	apply  func(ctx context.Context, l *dnslab.Lab) error
+	domain string
+	pf     func(l *dnslab.Lab, cfg *config.Config) *monitor.Preflight
+	want   []string
+	sev    finding.Severity
+}
+
+func nsAt(l *dnslab.Lab, name, host string) resolver.NameServer {
+	ns := resolver.NameServer{Name: name}
+	if host != "" {
+		ns.Addrs = []netip.Addr{l.AddrOf(host)}
+	}
+	return ns
+}
+
+var preflights = []preflightCase{
+	{name: "a zone ready at two providers", apply: serveNewShop, domain: "new-shop.com",
+		pf: func(l *dnslab.Lab, _ *config.Config) *monitor.Preflight {
+			return &monitor.Preflight{NS: []resolver.NameServer{nsAt(l, "ns1.provider-b.org", ""), nsAt(l, "ns2.provider-a.net", "")}}
+		}, sev: finding.OK},
+	{name: "a proposed server that does not serve the zone", apply: serveNewShop, domain: "new-shop.com",
+		pf: func(l *dnslab.Lab, _ *config.Config) *monitor.Preflight {
+			return &monitor.Preflight{NS: []resolver.NameServer{nsAt(l, "ns1.provider-b.org", ""), nsAt(l, "ns1.attacker.net", "")}}
+		}, want: []string{"NS_LAME", "PARENT_CHILD_NS_MISMATCH"}, sev: finding.Warning},
+	{name: "a name inside the zone without an address", apply: serveNewShop, domain: "new-shop.com",
+		pf: func(l *dnslab.Lab, _ *config.Config) *monitor.Preflight {
+			return &monitor.Preflight{NS: []resolver.NameServer{nsAt(l, "ns1.new-shop.com", ""), nsAt(l, "ns1.provider-b.org", ""), nsAt(l, "ns2.provider-a.net", "")}}
+		}, want: []string{"GLUE_MISSING", "NS_NAME_UNRESOLVABLE", "PARENT_CHILD_NS_MISMATCH"}, sev: finding.Critical},
+	{name: "a name inside the zone with an address the zone does not give it", apply: func(ctx context.Context, l *dnslab.Lab) error {
+		if err := serveNewShop(ctx, l); err != nil {
+			return err
+		}
+		return l.Mutate(ctx, func(w *dnslab.World) error {
+			w.Zone("new-shop.com").Add("ns1 A " + w.Host("ns1.provider-b.org").Addr.String())
+			return nil
+		})
+	}, domain: "new-shop.com",
+		pf: func(l *dnslab.Lab, _ *config.Config) *monitor.Preflight {
+			return &monitor.Preflight{NS: []resolver.NameServer{nsAt(l, "ns1.new-shop.com", "ns2.provider-a.net"), nsAt(l, "ns1.provider-b.org", "")}}
+		}, want: []string{"GLUE_MISMATCH", "PARENT_CHILD_NS_MISMATCH"}, sev: finding.Warning},
+	{name: "a signed zone with its DS", apply: func(context.Context, *dnslab.Lab) error { return nil }, domain: "pay-example.org",
+		pf: func(l *dnslab.Lab, cfg *config.Config) *monitor.Preflight {
+			d, _ := cfg.Domain("pay-example.org")
+			return &monitor.Preflight{NS: []resolver.NameServer{nsAt(l, "ns1.provider-b.org", ""), nsAt(l, "ns2.provider-a.net", "")}, DS: d.DS}
+		}, sev: finding.OK},
+	{name: "a signed zone with a DS for another key", apply: func(context.Context, *dnslab.Lab) error { return nil }, domain: "pay-example.org",
+		pf: func(l *dnslab.Lab, _ *config.Config) *monitor.Preflight {
+			return &monitor.Preflight{NS: []resolver.NameServer{nsAt(l, "ns1.provider-b.org", ""), nsAt(l, "ns2.provider-a.net", "")},
+				DS: []string{"12345 13 2 " + hex64}}
+		}, want: []string{"DS_NO_MATCHING_DNSKEY"}, sev: finding.Critical},
+}
+
+func serveNewShop(ctx context.Context, l *dnslab.Lab) error {
+	return l.ServeUndelegated(ctx, "new-shop.com", "ns1.provider-b.org", "ns2.provider-a.net")
+}
+
+func runPreflights(t *testing.T, lab *dnslab.Lab, cfg *config.Config) {
+	ctx := context.Background()
+	for _, pc := range preflights {
+		t.Run(pc.name, func(t *testing.T) {
+			if err := lab.Reset(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := pc.apply(ctx, lab); err != nil {
+				t.Fatal(err)
+			}
+			d, ok := cfg.Domain(pc.domain)
+			if !ok {
+				d = config.Domain{Name: pc.domain, Tier: 3, WatchSeverity: "warning"}
+			}
+			m, err := monitor.New(cfg, monitor.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			pf := pc.pf(lab, cfg)
+			r := m.Check(ctx, []config.Domain{d}, monitor.CycleOptions{Preflight: func(string) *monitor.Preflight { return pf }})[0]
+			if r.Err != nil {
+				t.Fatalf("could not check: %v", r.Err)
+			}
+			if got := finding.IDs(r.Findings); strings.Join(got, ",") != strings.Join(pc.want, ",") {
+				t.Fatalf("want %v, got %v:%s", pc.want, got, describe(r.Findings))
+			}
+			if w := finding.Worst(r.Findings); w != pc.sev {
+				t.Errorf("worst severity %s, want %s", w, pc.sev)
+			}
+			if !r.Observation.Preflight || len(r.Observation.Parent.Servers) != 0 || len(r.Observation.Resolvers) != 0 {
+				t.Errorf("a pre-flight asks neither the parent nor the public resolvers: %+v", r.Observation.Parent)
+			}
+		})
+	}
+	// Without the pre-flight the undelegated zone is what it is.
+	if err := serveNewShop(ctx, lab); err != nil {
+		t.Fatal(err)
+	}
+	r := check(t, withConfig(cfg, lab, func(c *config.Config, _ *dnslab.Lab) {
+		c.Domains = append(c.Domains, config.Domain{Name: "new-shop.com", Tier: 3, WatchSeverity: "warning"})
+	}))["new-shop.com"]
+	if got := finding.IDs(r.Findings); strings.Join(got, ",") != "DELEGATION_MISSING" {
+		t.Errorf("new-shop.com checked as delegated: want DELEGATION_MISSING, got %v", got)
+	}
+}
+
+func TestPreflightInProcess(t *testing.T) {
+	lab, cfg := startLab(t, dnslab.Options{})
+	runPreflights(t, lab, cfg)
 }

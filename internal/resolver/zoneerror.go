@@ -62,11 +62,7 @@ func (e *ZoneError) Error() string {
 		}
 		parts = append(parts, who+": "+f.Detail)
 	}
-	what := "answered"
-	if e.Intercepted() {
-		what = "answered authoritatively (answers are not authoritative: is DNS intercepted?)"
-	}
-	return fmt.Sprintf("no server of zone %s %s %s: %s", zoneText(e.Zone), what, e.Query, strings.Join(parts, "; "))
+	return fmt.Sprintf("no server of zone %s gave a usable answer to %s: %s", zoneText(e.Zone), e.Query, strings.Join(parts, "; "))
 }
 
 // Unwrap returns the last server's transport error, so errors.Is(err,
