@@ -155,28 +155,24 @@ func TestCheckShowsProgressWhileStuck(t *testing.T) {
 		t.Fatal(err)
 	}
 	master, slave := openPTY(t)
-	var mu sync.Mutex
 	var screen bytes.Buffer
+	drained := make(chan struct{})
 	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			screen.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
+		// Until the slave is closed and everything written is read (EIO).
+		defer close(drained)
+		io.Copy(&screen, master)
 	}()
 	var out bytes.Buffer
 	start := time.Now()
 	code := run(context.Background(), []string{"check", "--config", cfg, "shop-example.com", "--only", "dns"}, strings.NewReader(""), &out, slave)
 	took := time.Since(start)
-	time.Sleep(50 * time.Millisecond) // let the reader drain the pty
-	mu.Lock()
+	slave.Close()
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the terminal's output was never fully read")
+	}
 	seen := screen.String()
-	mu.Unlock()
 	if code != 3 {
 		t.Errorf("exit %d, want 3 (not checked)\n%s", code, out.String())
 	}
@@ -216,7 +212,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 		t.Fatalf("opening the pty's slave: %v", err)
 	}
 	t.Cleanup(func() {
-		s.Close()
+		s.Close() // a second Close is harmless
 		m.Close()
 	})
 	return m, s
