@@ -168,7 +168,7 @@ func preflightTargets(steps []config.Step, backup *config.Domain) []preflightTar
 				name = st.Kind()
 			}
 			out = append(out, preflightTarget{domain: strings.TrimSuffix(owner, "."), pf: pf,
-				what: fmt.Sprintf("step %d (%s) delegates it to %s", i+1, name, nsNames(pf))})
+				what: fmt.Sprintf("as step %d (%s) will delegate it, to %s", i+1, name, nsNames(pf))})
 		}
 	}
 	if len(out) > 0 || backup == nil || len(backup.Nameservers) == 0 {
@@ -179,7 +179,7 @@ func preflightTargets(steps []config.Step, backup *config.Domain) []preflightTar
 		pf.NS = append(pf.NS, resolver.NameServer{Name: dns.CanonicalName(dns.Fqdn(n))})
 	}
 	return []preflightTarget{{domain: backup.Name, pf: pf,
-		what: fmt.Sprintf("no step changes NS; the backup's declared delegation to %s", nsNames(pf))}}
+		what: fmt.Sprintf("with its declared delegation to %s (no step changes NS)", nsNames(pf))}}
 }
 
 func stepAddrs(recs []dns.RR, name string) []netip.Addr {
@@ -235,7 +235,7 @@ func (e *Engine) preflight(ctx context.Context, targets []preflightTarget) []Saf
 	for i, t := range targets {
 		st, detail := health(res[i])
 		rules = append(rules, SafetyRule{Rule: RulePreflight, Status: st,
-			Detail: fmt.Sprintf("%s, pre-flighted as %s: %s", t.domain, t.what, strings.Replace(detail, "in a fresh check", "as delegated so", 1))})
+			Detail: fmt.Sprintf("%s, pre-flighted %s: %s", t.domain, t.what, strings.Replace(detail, "in a fresh check", "as delegated so", 1))})
 	}
 	return rules
 }
