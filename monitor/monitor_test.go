@@ -185,6 +185,20 @@ var scenarios = []scenario{
 		config: func(cfg *config.Config, _ *dnslab.Lab) {
 			cfg.Domains = append(cfg.Domains, config.Domain{Name: "child.parent.shop-example.com", Tier: 3, WatchSeverity: "warning"})
 		}},
+	{name: "missing delegation below a registered zone whose servers refuse it", apply: func(ctx context.Context, l *dnslab.Lab) error {
+		// The registered zone's servers no longer serve it (REFUSED): the
+		// walk cannot reach the deepest zone, and says so as a finding.
+		if err := l.Lame(ctx, "shop-example.com", "ns1.provider-a.net"); err != nil {
+			return err
+		}
+		return l.Lame(ctx, "shop-example.com", "ns1.provider-b.org")
+	}, domain: "child.parent.shop-example.com", want: []string{"PARENT_SERVER_ERROR"}, sev: finding.Critical,
+		config: func(cfg *config.Config, _ *dnslab.Lab) {
+			cfg.Domains = append(cfg.Domains, config.Domain{Name: "child.parent.shop-example.com", Tier: 3, WatchSeverity: "warning"})
+		},
+		verify: func(t *testing.T, _ *dnslab.Lab, r monitor.Result) {
+			wantEvidence(t, r, "PARENT_SERVER_ERROR", "child.parent.shop-example.com. NS", "answered REFUSED")
+		}},
 	{name: "DS with unsupported digest types only, child unsigned", apply: func(ctx context.Context, l *dnslab.Lab) error {
 		if err := l.Unsign(ctx, "pay-example.org"); err != nil {
 			return err
