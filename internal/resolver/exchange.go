@@ -60,6 +60,9 @@ var (
 // honouring the server's token bucket and the concurrency bound. It is not
 // cached; Cycle.Exchange is.
 func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query) *Response {
+	if q.Proto == "" {
+		q.Proto = UDP
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(q.Name), q.Type)
 	m.RecursionDesired = q.RD
