@@ -89,6 +89,11 @@ func (p *progress) draw(force bool) {
 		return
 	}
 	p.last = time.Now()
+	if p.total == 0 { // nothing known yet but the time
+		fmt.Fprintf(p.w, "\r%s …  %s\x1b[K", p.label, elapsed.Truncate(time.Second))
+		p.drawn = true
+		return
+	}
 	const width = 30
 	filled := 0
 	if p.total > 0 {
