@@ -274,6 +274,7 @@ var failureDims = map[string][]string{
 	monitor.NSNotAsDeclared:         {audit.DimRegistrar, audit.DimTLD},
 	monitor.DSNotAsDeclared:         {audit.DimRegistrar, audit.DimTLD},
 	monitor.ParentServersDisagree:   {audit.DimTLD},
+	monitor.ParentServerError:       {audit.DimTLD},
 	monitor.GlueMissing:             {audit.DimRegistrar, audit.DimTLD},
 	monitor.GlueMismatch:            {audit.DimRegistrar, audit.DimTLD},
 	registry.IDStatusHold:           {audit.DimRegistrar, audit.DimTLD, audit.DimRegistrant},
