@@ -88,6 +88,6 @@ func init() {
 		finding.Check{ID: RecordChanged, Class: "records", Default: finding.Warning,
 			Title: "a watched record differs (between servers, or from the approved baseline)", Zonemaster: "none"},
 		finding.Check{ID: ResolverAnswerDiverges, Class: "resolver", Default: finding.Warning,
-			Title: "a public resolver's final answer (after CNAMEs) differs from the trusted name servers'", Zonemaster: "none"},
+			Title: "a public resolver answers differently from the trusted name servers", Zonemaster: "none"},
 	)
 }
