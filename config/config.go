@@ -53,6 +53,13 @@ type Resolver struct {
 	// ParentServers limits how many parent (TLD) servers are asked; 0 = all.
 	ParentServers   int      `yaml:"parent_servers"`
 	PublicResolvers []string `yaml:"public_resolvers"`
+	// MaxNSPerDelegation bounds the name server names tried, resolved and
+	// probed for one delegation: a referral to thousands of glueless names
+	// costs a bounded number of queries, and the rest are reported.
+	MaxNSPerDelegation int `yaml:"max_ns_per_delegation"`
+	// DomainTimeout is how long one domain's whole check may take before it
+	// is abandoned (servers that never answer, a hostile delegation).
+	DomainTimeout Duration `yaml:"domain_timeout"`
 }
 
 // Registry configures registration data lookups (RDAP, WHOIS).
@@ -316,6 +323,13 @@ func ParseDuration(s string) (Duration, error) {
 // the resolver view. Tests and labs always override them.
 var DefaultPublicResolvers = []string{"8.8.8.8", "1.1.1.1", "119.29.29.29", "223.5.5.5"}
 
+// Defaults of the resolver's bounds, also used when a Resolver is built in
+// code without them.
+const (
+	DefaultMaxNSPerDelegation = 20
+	DefaultDomainTimeout      = 15 * time.Second
+)
+
 // Default returns a Config holding every default; Load decodes over it.
 func Default() *Config {
 	return &Config{
@@ -330,6 +344,8 @@ func Default() *Config {
 			MaxConcurrency:       256,
 			MaxConcurrentDomains: 64,
 			PublicResolvers:      append([]string(nil), DefaultPublicResolvers...),
+			MaxNSPerDelegation:   DefaultMaxNSPerDelegation,
+			DomainTimeout:        Duration(DefaultDomainTimeout),
 		},
 		Registry: Registry{
 			RDAPBootstrap:   "https://data.iana.org/rdap/dns.json",

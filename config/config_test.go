@@ -42,6 +42,9 @@ func TestLoadGood(t *testing.T) {
 	if got := cfg.RequiredLocksFor(1); len(got) != 1 {
 		t.Errorf("tier1 locks %v", got)
 	}
+	if r := cfg.Resolver; r.MaxNSPerDelegation != 20 || r.DomainTimeout.D() != 15*time.Second {
+		t.Errorf("resolver bounds default to 20 names and 15s, got %d and %s", r.MaxNSPerDelegation, r.DomainTimeout)
+	}
 }
 
 // TestBadConfigs: each fixture yields exactly these messages (file:line:
@@ -71,6 +74,9 @@ func TestBadConfigs(t *testing.T) {
 		{"token and webhook", "alerts:\n  slack: {token_file: t, webhook_url_file: w, channel: \"#x\"}\n", []string{`:2: alerts.slack: set a bot token or an incoming webhook, not both`}},
 		{"bot without channel", "alerts:\n  slack: {token_env: SLACK_TOKEN}\n", []string{`alerts.slack.channel: a bot token needs a channel`}},
 		{"resolver not an IP", "resolver:\n  public_resolvers: [dns.google]\n", []string{`:2: resolver.public_resolvers[0]: want an IP address (optionally :port), got "dns.google"`}},
+		{"no name servers per delegation", "resolver:\n  max_ns_per_delegation: 0\n", []string{`:2: resolver.max_ns_per_delegation: must be 1..1000, got 0`}},
+		{"domain timeout shorter than a query", "resolver:\n  timeout: 2s\n  domain_timeout: 500ms\n", []string{`:3: resolver.domain_timeout: must be at least resolver.timeout (2s), got 500ms`}},
+		{"domain timeout not a duration", "resolver:\n  domain_timeout: soon\n", []string{`:2: resolver.domain_timeout: invalid duration "soon"`}},
 		{"playbook primary unknown", "playbooks:\n  - {name: p, primary: x-example.com, backup: y-example.net, steps: [{wait: 1s}]}\n",
 			[]string{`:2: playbooks[0].primary: "x-example.com" is not in domains`}},
 		{"step with two kinds", "domains: [{name: a-example.com, tier: 0}]\nplaybooks:\n  - name: p\n    primary: a-example.com\n    backup: b-example.net\n    steps:\n      - {wait: 1s, notify: {message: hi}}\n",

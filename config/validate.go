@@ -114,6 +114,14 @@ func (v *validator) resolver() {
 	if r.ParentServers < 0 {
 		v.fail("resolver.parent_servers", "must be 0 (all) or more")
 	}
+	if r.MaxNSPerDelegation < 1 || r.MaxNSPerDelegation > 1000 {
+		v.fail("resolver.max_ns_per_delegation", "must be 1..1000, got %d", r.MaxNSPerDelegation)
+	}
+	if r.DomainTimeout <= 0 {
+		v.fail("resolver.domain_timeout", "must be positive")
+	} else if r.Timeout > 0 && r.DomainTimeout < r.Timeout {
+		v.fail("resolver.domain_timeout", "must be at least resolver.timeout (%s), got %s", r.Timeout, r.DomainTimeout)
+	}
 	if r.RootHints != "" {
 		if _, err := os.Stat(r.RootHints); err != nil {
 			v.fail("resolver.root_hints", "cannot read hints file: %v", err)

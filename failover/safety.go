@@ -3,14 +3,18 @@ package failover
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/miekg/dns"
 
 	"github.com/nsguard/nsguard/audit"
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/checker"
+	"github.com/nsguard/nsguard/internal/resolver"
 	"github.com/nsguard/nsguard/monitor"
 	"github.com/nsguard/nsguard/registry"
 )
@@ -29,6 +33,12 @@ import (
 //     so any backup passes (a drill, or a failure nsguard cannot see).
 //   - primary-healthy (rollbacks): the primary, which traffic goes back
 //     to, has no critical finding.
+//   - preflight: each delegation a step will set up (a dns_update that
+//     replaces an NS RRset) is checked first as if it were in place
+//     (monitor.Preflight, Zonemaster's undelegated test): no critical
+//     finding. A playbook with no such step pre-flights the backup's
+//     declared delegation (its declared name servers and DS), the one
+//     traffic moves to.
 //
 // One run per playbook at a time is the lock's rule (lock.go).
 
@@ -46,6 +56,7 @@ const (
 	RuleBackupHealthy     = "backup-healthy"
 	RuleBackupIndependent = "backup-independent"
 	RulePrimaryHealthy    = "primary-healthy"
+	RulePreflight         = "preflight"
 	RuleChecks            = "checks"
 )
 
@@ -93,11 +104,140 @@ func (e *Engine) safety(ctx context.Context, pb config.Playbook, mode string) []
 	}
 	if mode == ModeRollback {
 		st, detail := health(res[0])
-		return []SafetyRule{{Rule: RulePrimaryHealthy, Status: st, Detail: primary.Name + ", where traffic goes back to, " + detail}}
+		rules := []SafetyRule{{Rule: RulePrimaryHealthy, Status: st, Detail: primary.Name + ", where traffic goes back to, " + detail}}
+		return append(rules, e.preflight(ctx, preflightTargets(pb.Rollback, nil))...)
 	}
 	st, detail := health(res[1])
 	rules := []SafetyRule{{Rule: RuleBackupHealthy, Status: st, Detail: backup.Name + " " + detail}}
-	return append(rules, e.independence(primary, backup, res[0], res[1]))
+	rules = append(rules, e.independence(primary, backup, res[0], res[1]))
+	return append(rules, e.preflight(ctx, preflightTargets(pb.Steps, &backup))...)
+}
+
+// preflightTarget is one delegation to check before the run sets it up.
+type preflightTarget struct {
+	domain string
+	pf     *monitor.Preflight
+	// what says where the delegation comes from.
+	what string
+}
+
+// preflightTargets finds the delegations steps set up: every NS RRset a
+// dns_update replaces, with the addresses and DS the same step gives for
+// it. With none, the backup's declared delegation (when it declares one).
+func preflightTargets(steps []config.Step, backup *config.Domain) []preflightTarget {
+	var out []preflightTarget
+	for i, st := range steps {
+		u := st.DNSUpdate
+		if u == nil {
+			continue
+		}
+		var recs []dns.RR
+		for _, s := range u.Replace {
+			if rr, err := dns.NewRR(s); err == nil && rr != nil {
+				rr.Header().Name = dns.CanonicalName(rr.Header().Name)
+				recs = append(recs, rr)
+			}
+		}
+		byOwner := map[string]*monitor.Preflight{}
+		var owners []string
+		for _, rr := range recs {
+			ns, ok := rr.(*dns.NS)
+			if !ok {
+				continue
+			}
+			pf := byOwner[ns.Hdr.Name]
+			if pf == nil {
+				pf = &monitor.Preflight{}
+				byOwner[ns.Hdr.Name] = pf
+				owners = append(owners, ns.Hdr.Name)
+			}
+			pf.NS = append(pf.NS, resolver.NameServer{Name: dns.CanonicalName(ns.Ns)})
+		}
+		for _, owner := range owners {
+			pf := byOwner[owner]
+			for j := range pf.NS {
+				pf.NS[j].Addrs = stepAddrs(recs, pf.NS[j].Name)
+			}
+			for _, rr := range recs {
+				if ds, ok := rr.(*dns.DS); ok && ds.Hdr.Name == owner {
+					pf.DS = append(pf.DS, fmt.Sprintf("%d %d %d %s", ds.KeyTag, ds.Algorithm, ds.DigestType, strings.ToUpper(ds.Digest)))
+				}
+			}
+			name := st.Name
+			if name == "" {
+				name = st.Kind()
+			}
+			out = append(out, preflightTarget{domain: strings.TrimSuffix(owner, "."), pf: pf,
+				what: fmt.Sprintf("as step %d (%s) will delegate it, to %s", i+1, name, nsNames(pf))})
+		}
+	}
+	if len(out) > 0 || backup == nil || len(backup.Nameservers) == 0 {
+		return out
+	}
+	pf := &monitor.Preflight{DS: backup.DS}
+	for _, n := range backup.Nameservers {
+		pf.NS = append(pf.NS, resolver.NameServer{Name: dns.CanonicalName(dns.Fqdn(n))})
+	}
+	return []preflightTarget{{domain: backup.Name, pf: pf,
+		what: fmt.Sprintf("with its declared delegation to %s (no step changes NS)", nsNames(pf))}}
+}
+
+func stepAddrs(recs []dns.RR, name string) []netip.Addr {
+	var out []netip.Addr
+	for _, rr := range recs {
+		if rr.Header().Name != name {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+				out = append(out, a)
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+func nsNames(pf *monitor.Preflight) string {
+	var names []string
+	for _, ns := range pf.NS {
+		names = append(names, strings.TrimSuffix(ns.Name, "."))
+	}
+	return strings.Join(names, ", ")
+}
+
+// preflight checks each target's delegation as if it were in place and
+// judges it as backup-healthy judges a fresh check.
+func (e *Engine) preflight(ctx context.Context, targets []preflightTarget) []SafetyRule {
+	if len(targets) == 0 {
+		return nil
+	}
+	var domains []config.Domain
+	byName := map[string]*monitor.Preflight{}
+	for _, t := range targets {
+		sel, err := checker.Select(e.cfg, []string{t.domain})
+		if err != nil || len(sel) != 1 {
+			return []SafetyRule{{Rule: RulePreflight, Status: SafetyRefuse, Detail: fmt.Sprintf("%s: %v", t.domain, err)}}
+		}
+		domains = append(domains, sel[0])
+		byName[sel[0].Name] = t.pf
+	}
+	res := e.check.Run(ctx, domains, checker.RunOptions{Classes: []string{checker.DNS},
+		Preflight: func(d string) *monitor.Preflight { return byName[d] }})
+	if len(res) != len(targets) || ctx.Err() != nil {
+		return []SafetyRule{{Rule: RulePreflight, Status: SafetyRefuse, Detail: "the pre-flight check did not complete"}}
+	}
+	var rules []SafetyRule
+	for i, t := range targets {
+		st, detail := health(res[i])
+		rules = append(rules, SafetyRule{Rule: RulePreflight, Status: st,
+			Detail: fmt.Sprintf("%s, pre-flighted %s: %s", t.domain, t.what, strings.Replace(detail, "in a fresh check", "as delegated so", 1))})
+	}
+	return rules
 }
 
 // health judges one domain's fresh check.
@@ -134,6 +274,7 @@ var failureDims = map[string][]string{
 	monitor.NSNotAsDeclared:         {audit.DimRegistrar, audit.DimTLD},
 	monitor.DSNotAsDeclared:         {audit.DimRegistrar, audit.DimTLD},
 	monitor.ParentServersDisagree:   {audit.DimTLD},
+	monitor.ParentServerError:       {audit.DimTLD},
 	monitor.GlueMissing:             {audit.DimRegistrar, audit.DimTLD},
 	monitor.GlueMismatch:            {audit.DimRegistrar, audit.DimTLD},
 	registry.IDStatusHold:           {audit.DimRegistrar, audit.DimTLD, audit.DimRegistrant},

@@ -38,6 +38,7 @@ var scenarios = []struct {
 	{"a concurrent change of the records fails the prerequisite", testConcurrentChange},
 	{"backup with a critical finding is refused, --force overrides", testBackupUnhealthy},
 	{"backup sharing what fails on the primary is refused", testBackupNotIndependent},
+	{"a step that delegates a zone is pre-flighted", testPreflightStep},
 }
 
 func TestInProcess(t *testing.T) {
@@ -115,8 +116,12 @@ func testPlan(t *testing.T, h *harness) {
 			t.Errorf("rule %s: %s (%s)", r.Rule, r.Status, r.Detail)
 		}
 	}
-	if len(p.Safety) != 2 || p.Refused() || p.Force {
+	if len(p.Safety) != 3 || p.Refused() || p.Force {
 		t.Errorf("safety: %+v", p.Safety)
+	}
+	// No step changes NS: the backup's declared delegation is pre-flighted.
+	if pf := p.Safety[2]; pf.Rule != RulePreflight || !strings.Contains(pf.Detail, "shop-backup.net, pre-flighted with its declared delegation to ns2.provider-a.net, ns2.provider-b.org (no step changes NS): has no critical finding as delegated so") {
+		t.Errorf("pre-flight rule: %+v", pf)
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(p.Checksum) {
 		t.Errorf("checksum %q", p.Checksum)
@@ -708,4 +713,62 @@ func testBackupNotIndependent(t *testing.T, h *harness) {
 		t.Errorf("independence now: %+v", ind)
 	}
 	h.cname("api.shop-backup.net.")
+}
+
+// testPreflightStep: a dns_update that delegates a zone (replaces an NS
+// RRset) is checked first as if the delegation were in place: to servers
+// that serve the zone it passes, to servers that do not it refuses.
+func testPreflightStep(t *testing.T, h *harness) {
+	ctx := context.Background()
+	if err := h.env.DNS.ServeUndelegated(ctx, "cdn.shop-switch.com", "ns1.provider-b.org", "ns2.provider-b.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		ns     []string
+		status string
+		want   string
+	}{
+		{"to the servers that serve it", []string{"ns1.provider-b.org.", "ns2.provider-b.org."}, SafetyPass, "has no critical finding as delegated so (1 warnings)"},
+		{"to servers that do not", []string{"ns1.attacker.net.", "ns2.attacker.net."}, SafetyRefuse, "NS_LAME"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var recs []string
+			for _, n := range tc.ns {
+				recs = append(recs, fmt.Sprintf("%q", "cdn.shop-switch.com. 300 IN NS "+n))
+			}
+			cfg := h.configWith(fmt.Sprintf(`playbooks:
+  - name: delegate-cdn
+    primary: shop-example.com
+    backup: shop-backup.net
+    steps:
+      - name: delegate the cdn zone
+        dns_update: {server: "%s", zone: shop-switch.com., tsig_file: %q, replace: [%s]}
+`, h.primaryAddr(), h.keyFile, strings.Join(recs, ", ")))
+			p, err := h.engine(cfg, Options{}).Plan(ctx, "delegate-cdn", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pf *SafetyRule
+			for i := range p.Safety {
+				if p.Safety[i].Rule == RulePreflight {
+					pf = &p.Safety[i]
+				}
+			}
+			if pf == nil || pf.Status != tc.status || !strings.Contains(pf.Detail, tc.want) ||
+				!strings.Contains(pf.Detail, "cdn.shop-switch.com, pre-flighted as step 1 (delegate the cdn zone) will delegate it, to "+strings.TrimSuffix(tc.ns[0], ".")) {
+				t.Fatalf("pre-flight rule: %+v (all: %+v)", pf, p.Safety)
+			}
+			if p.Refused() != (tc.status == SafetyRefuse) {
+				t.Errorf("refused = %v", p.Refused())
+			}
+			var out strings.Builder
+			if err := p.WriteText(&out); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), strings.ToUpper(tc.status)+strings.Repeat(" ", 10-len(tc.status))+" preflight") {
+				t.Errorf("plan text does not show the pre-flight verdict:\n%s", out.String())
+			}
+		})
+	}
 }

@@ -58,3 +58,13 @@ func TestScenariosBIND(t *testing.T) {
 		t.Logf("BIND: %d syncs, %d named starts, %s per sync on average", s.Syncs, s.Starts, s.TotalSync/time.Duration(s.Syncs))
 	}
 }
+
+func TestUncheckableBIND(t *testing.T) {
+	lab, _, cfg := startBINDLab(t)
+	runUncheckable(t, lab, cfg)
+}
+
+func TestPreflightBIND(t *testing.T) {
+	lab, _, cfg := startBINDLab(t)
+	runPreflights(t, lab, cfg)
+}

@@ -25,8 +25,20 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 	var parentDS []*dns.DS
 	for _, s := range c.obs.Parent.DS {
 		if rr, err := dns.NewRR(c.name + " 3600 IN DS " + s); err == nil {
-			parentDS = append(parentDS, rr.(*dns.DS))
+			if ds := rr.(*dns.DS); dsSupported(ds) {
+				parentDS = append(parentDS, ds)
+			}
 		}
+	}
+	if len(parentDS) == 0 {
+		// A validator ignores DS records it cannot use; with none left the
+		// zone is insecure, not bogus (RFC 4035 §5.2, RFC 6840 §5.2): it
+		// resolves, unprotected. Nothing below can fail validation.
+		c.add(DSUnsupported, "", fmt.Sprintf("every DS of %s at the %s zone uses a digest type or algorithm common validators do not implement: they treat the zone as unsigned (insecure) — it resolves, but DNSSEC does not protect it; publish a DS with digest type 2 (SHA-256) for a key of a supported algorithm",
+			c.d.Name, zoneName(c.obs.Parent.Zone)),
+			finding.Evidence{Query: c.d.Name + " DS (parent)", Answer: strings.Join(c.obs.Parent.DS, "; ")},
+			finding.Evidence{Query: "supported", Answer: "digest types 1, 2, 4; algorithms 5, 7, 8, 10, 13, 14, 15, 16"})
+		return
 	}
 	var targets []Server
 	for _, s := range c.obs.Servers {
@@ -226,6 +238,21 @@ func splitSigs(rrs []dns.RR, owner string, t uint16) ([]dns.RR, []*dns.RRSIG) {
 		}
 	}
 	return set, sigs
+}
+
+// Digest types and algorithms common validators implement (RFC 8624:
+// MUST or RECOMMENDED for validation, and Ed448, which BIND, Unbound and
+// the large public resolvers validate). GOST (digest 3 and 5, algorithm
+// 12 and 23), SM3/SM2 (digest 6, algorithm 17), DSA and RSA/MD5 are not.
+var (
+	supportedDigests    = map[uint8]bool{dns.SHA1: true, dns.SHA256: true, dns.SHA384: true}
+	supportedAlgorithms = map[uint8]bool{dns.RSASHA1: true, dns.RSASHA1NSEC3SHA1: true, dns.RSASHA256: true, dns.RSASHA512: true,
+		dns.ECDSAP256SHA256: true, dns.ECDSAP384SHA384: true, dns.ED25519: true, dns.ED448: true}
+)
+
+// dsSupported reports whether a validator can use ds at all.
+func dsSupported(ds *dns.DS) bool {
+	return supportedDigests[ds.DigestType] && supportedAlgorithms[ds.Algorithm]
 }
 
 func dsMatchesAnyKey(ds []*dns.DS, keys map[string]*dns.DNSKEY) bool {

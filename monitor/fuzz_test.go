@@ -64,6 +64,9 @@ func FuzzAnswerHandling(f *testing.F) {
 		if ps.Status == "" {
 			t.Fatalf("parent answer without status")
 		}
+		if (ps.Status == StatusNXDomain || ps.Status == StatusNoData) && !in.Authoritative {
+			t.Fatalf("a negative answer without the AA bit taken as the parent's word: %+v", ps)
+		}
 		_ = recordData(in, "www.shop-example.com.", dns.TypeA)
 		splitSigs(in.Answer, "shop-example.com.", dns.TypeSOA)
 		isUpwardReferral(in, "shop-example.com.")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,24 @@ type CycleOptions struct {
 	// done (from several goroutines at once) and Check keeps none: a daemon
 	// cycle over ten thousand domains then never holds them all.
 	OnResult func(Result)
+	// Preflight, when it returns a delegation for a domain, checks the
+	// domain as if its parent delegated it so (see Preflight).
+	Preflight func(domain string) *Preflight
+}
+
+// Preflight is a delegation to check a zone against instead of the one its
+// parent publishes: Zonemaster's undelegated test, what an operator runs
+// before moving a domain to new name servers. The parent is not asked; the
+// name servers, the glue given here and the DS are checked as the parent
+// would publish them (the resolver view is skipped: public resolvers still
+// see the real delegation).
+type Preflight struct {
+	// NS are the name servers with the addresses to use for them (glue);
+	// a name without addresses is looked up, unless it is inside the
+	// domain, where only glue can reach it.
+	NS []resolver.NameServer
+	// DS in presentation form ("keytag algorithm digesttype digest").
+	DS []string
 }
 
 // Check runs one cycle over domains, at most resolver.max_concurrent_domains
@@ -125,6 +144,11 @@ type domainCheck struct {
 	out     []finding.Finding
 	trusted []resolver.NameServer
 	now     time.Time
+	// preflight is the delegation checked instead of the parent's.
+	preflight *Preflight
+	// glue is every glue address the parent gave per name, both address
+	// families (obs.Parent.Glue holds the ones nsguard can use).
+	glue map[string]map[netip.Addr]bool
 }
 
 func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d config.Domain, opts CycleOptions) (res Result) {
@@ -143,6 +167,10 @@ func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d conf
 	if opts.TrustedNS != nil {
 		c.trusted = opts.TrustedNS(d.Name)
 	}
+	if opts.Preflight != nil {
+		c.preflight = opts.Preflight(d.Name)
+		c.obs.Preflight = c.preflight != nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			// A bug in the check's own goroutine must not take the daemon
@@ -154,7 +182,9 @@ func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d conf
 	res.Domain = d.Name
 	if err := c.run(ctx); err != nil {
 		res.Err = err
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// By the clock, not ctx.Err(): the rate limiter refuses to wait past
+		// the deadline a moment before the context's timer fires.
+		if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
 			res.Err = fmt.Errorf("checking %s took longer than %s and was abandoned (a broken or hostile delegation?): %w", d.Name, m.domainBudget(), err)
 		}
 	}
@@ -170,22 +200,59 @@ func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d conf
 }
 
 func (c *domainCheck) run(ctx context.Context) error {
-	parent, err := c.cycle.FindParent(ctx, c.name)
-	if err != nil {
-		return fmt.Errorf("finding the parent zone of %s: %w", c.d.Name, err)
-	}
-	if err := c.checkParent(ctx, parent); err != nil {
-		return err
+	if c.preflight != nil {
+		c.checkPreflight()
+	} else {
+		parent, err := c.cycle.FindParent(ctx, c.name)
+		if err != nil {
+			return c.walkFailed(err)
+		}
+		if err := c.checkParent(ctx, parent); err != nil {
+			return err
+		}
 	}
 	if len(c.obs.Parent.NS) == 0 {
 		// Nothing delegated: the child side has no servers to ask.
-		return nil
+		return ctx.Err()
 	}
 	c.checkNameServers(ctx)
 	c.checkDNSSEC(ctx)
 	c.checkRecords(ctx)
-	c.checkResolverView(ctx)
+	if c.preflight == nil {
+		c.checkResolverView(ctx)
+	}
 	return ctx.Err()
+}
+
+// ErrIntercepted marks a check that saw only non-authoritative negative
+// answers: something between nsguard and the Internet answers port 53.
+var ErrIntercepted = errors.New("answers are not authoritative: is DNS intercepted?")
+
+// walkFailed turns a failed walk down to the parent zone into what it
+// says. Servers that answered, but unusably (truncated even over TCP,
+// REFUSED, lame), are a finding about those servers; answers that were all
+// negative and without authority say DNS is intercepted; anything else
+// (nothing answered) means the domain could not be checked.
+func (c *domainCheck) walkFailed(err error) error {
+	ze, ok := resolver.IsZoneError(err)
+	switch {
+	case ok && ze.Intercepted():
+		return fmt.Errorf("finding the parent zone of %s: %w (%v)", c.d.Name, ErrIntercepted, err)
+	case ok && ze.Answered() && !errors.Is(err, context.DeadlineExceeded):
+		c.obs.Parent.Zone = ze.Zone
+		var ev []finding.Evidence
+		for _, f := range ze.Failures {
+			who := f.Name
+			if f.Addr.IsValid() {
+				who += " " + f.Addr.String()
+			}
+			ev = append(ev, finding.Evidence{Server: who, Query: ze.Query.String(), Answer: f.Kind + ": " + f.Detail})
+		}
+		c.addSev(ParentServerError, finding.Critical, "", fmt.Sprintf("no server of the %s zone gives a usable answer for %s: resolvers cannot find the delegation (a server problem, not proof that the delegation is gone)",
+			zoneName(ze.Zone), c.d.Name), ev...)
+		return nil
+	}
+	return fmt.Errorf("finding the parent zone of %s: %w", c.d.Name, err)
 }
 
 // add records a finding with the catalogue's default severity.
@@ -197,11 +264,14 @@ func (c *domainCheck) addSev(id string, sev finding.Severity, subject, msg strin
 	c.out = append(c.out, finding.Finding{ID: id, Severity: sev, Subject: subject, Message: msg, Evidence: ev})
 }
 
-// domainBudget is how long one domain's check may take: twenty sequential
-// query attempts' worth, and at least ten seconds.
+// domainBudget is how long one domain's check may take
+// (resolver.domain_timeout): whatever its servers do, a domain gives up
+// then, and the cycle (with every later one) goes on.
 func (m *Monitor) domainBudget() time.Duration {
-	r := m.cfg.Resolver
-	return max(10*time.Second, 20*r.Timeout.D()*time.Duration(r.Retries+1))
+	if d := m.cfg.Resolver.DomainTimeout.D(); d > 0 {
+		return d
+	}
+	return config.DefaultDomainTimeout
 }
 
 func defaultSeverity(id string) finding.Severity {
@@ -240,6 +310,8 @@ func probeError(err error) string {
 		return "malformed answer: " + err.Error()
 	case errors.Is(err, resolver.ErrMismatch):
 		return "answer does not match the query: " + err.Error()
+	case errors.Is(err, resolver.ErrTruncated):
+		return "truncated even over TCP"
 	}
 	return errText(err)
 }

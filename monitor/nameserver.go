@@ -16,7 +16,8 @@ import (
 
 // checkNameServers probes every name server name × address of the child
 // zone — the parent's NS set first, then names only the child lists — over
-// UDP (SOA, NS) and TCP (SOA).
+// UDP (SOA, NS) and TCP (SOA). At most resolver.max_ns_per_delegation
+// names of each set are resolved and probed.
 func (c *domainCheck) checkNameServers(ctx context.Context) {
 	glue := map[string][]netip.Addr{}
 	for _, g := range c.obs.Parent.Glue {
@@ -26,8 +27,8 @@ func (c *domainCheck) checkNameServers(ctx context.Context) {
 			}
 		}
 	}
-	childAddrs := map[string][]string{}
-	servers := c.probeNames(ctx, c.obs.Parent.NS, glue, true, childAddrs)
+	parentNS, skipped := c.capNames(c.obs.Parent.NS)
+	servers := c.probeNames(ctx, parentNS, glue, true)
 	childNS := c.childNS(servers)
 	var extra []string
 	for _, n := range childNS {
@@ -35,23 +36,57 @@ func (c *domainCheck) checkNameServers(ctx context.Context) {
 			extra = append(extra, n)
 		}
 	}
+	total := len(c.obs.Parent.NS) + len(extra)
 	if len(extra) > 0 {
-		servers = append(servers, c.probeNames(ctx, extra, nil, false, childAddrs)...)
+		var more []string
+		extra, more = c.capNames(extra)
+		skipped = append(skipped, more...)
+		servers = append(servers, c.probeNames(ctx, extra, nil, false)...)
 	}
 	for i := range servers {
 		servers[i].InChild = containsStr(childNS, servers[i].Name)
 	}
 	c.obs.Servers = servers
 
+	c.tooMany(total, skipped)
 	c.reachability(servers)
+	c.ipv4Reach(servers)
 	c.consistency(servers, childNS)
-	c.glueMismatch(glue, childAddrs)
+	c.glueMismatch(ctx)
 	c.prefixDiversity(servers)
 }
 
+// capNames keeps the first resolver.max_ns_per_delegation names (sorted)
+// and returns the rest, which are not asked.
+func (c *domainCheck) capNames(names []string) (kept, skipped []string) {
+	limit := c.m.res.MaxNSPerDelegation()
+	if len(names) <= limit {
+		return names, nil
+	}
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	return sorted[:limit], sorted[limit:]
+}
+
+// tooMany reports the names capNames left out.
+func (c *domainCheck) tooMany(total int, skipped []string) {
+	if len(skipped) == 0 {
+		return
+	}
+	shown := skipped
+	if len(shown) > 10 {
+		shown = append(append([]string(nil), shown[:10]...), fmt.Sprintf("… %d more", len(skipped)-10))
+	}
+	c.add(NSTooMany, "", fmt.Sprintf("%s has %d name server names; nsguard checked %d (resolver.max_ns_per_delegation: %d per NS set) and not the other %d — a delegation this large is a mistake, or built to make resolvers send thousands of queries",
+		c.d.Name, total, total-len(skipped), c.m.res.MaxNSPerDelegation(), len(skipped)),
+		finding.Evidence{Query: c.d.Name + " NS", Answer: fmt.Sprintf("%d names, %d checked", total, total-len(skipped))},
+		finding.Evidence{Query: "not checked", Answer: strings.Join(shown, ", ")})
+}
+
 // probeNames resolves each name (glue plus the name's own A/AAAA) and probes
-// every address. childAddrs receives each name's looked-up addresses.
-func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[string][]netip.Addr, inParent bool, childAddrs map[string][]string) []Server {
+// every address. In a pre-flight, a name given with addresses is probed at
+// those alone, and a name inside the domain only ever at its glue.
+func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[string][]netip.Addr, inParent bool) []Server {
 	var mu sync.Mutex
 	var out []Server
 	var wg sync.WaitGroup
@@ -59,22 +94,28 @@ func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			looked, err := c.cycle.LookupAddrs(ctx, name)
 			addrs := map[netip.Addr]bool{}
 			for _, a := range glue[name] {
 				addrs[a] = true
 			}
-			for _, a := range looked {
-				addrs[a] = true
+			var err error
+			if c.preflight == nil || (len(addrs) == 0 && !dns.IsSubDomain(c.name, name)) {
+				var looked []netip.Addr
+				looked, err = c.cycle.LookupAddrs(ctx, name)
+				for _, a := range looked {
+					addrs[a] = true
+				}
+			} else if len(addrs) == 0 {
+				err = fmt.Errorf("%s: no address given for a name inside %s (pre-flight: glue needed)", strings.TrimSuffix(name, "."), c.d.Name)
 			}
-			mu.Lock()
-			if err == nil {
-				childAddrs[name] = addrStrings(looked)
-			}
-			mu.Unlock()
 			if len(addrs) == 0 {
+				s := Server{Name: name, InParent: inParent, Error: errText(err)}
+				if v6 := c.ipv6Only(ctx, name); len(v6) > 0 {
+					s.IPv6Only = true
+					s.Error = fmt.Sprintf("IPv6 addresses only (%s), which nsguard does not use with resolver.ipv6: false", strings.Join(addrStrings(v6), " "))
+				}
 				mu.Lock()
-				out = append(out, Server{Name: name, InParent: inParent, Error: errText(err)})
+				out = append(out, s)
 				mu.Unlock()
 				return
 			}
@@ -97,6 +138,39 @@ func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[s
 		}()
 	}
 	wg.Wait()
+	return out
+}
+
+// ipv6Only returns name's IPv6 addresses when nsguard does not use IPv6
+// and found no IPv4 address for it: from the glue, else from an AAAA
+// lookup (asked only for such a name, never for a healthy one).
+func (c *domainCheck) ipv6Only(ctx context.Context, name string) []netip.Addr {
+	if c.m.res.IPv6() {
+		return nil
+	}
+	var out []netip.Addr
+	for a := range c.glue[name] {
+		if a.Is6() {
+			out = append(out, a)
+		}
+	}
+	if len(out) > 0 || (c.preflight != nil && dns.IsSubDomain(c.name, name)) {
+		return out
+	}
+	if m, err := c.cycle.Resolve(ctx, name, dns.TypeA); err != nil || m.Rcode == dns.RcodeNameError {
+		return nil // the name does not exist at all: no AAAA either
+	}
+	m, err := c.cycle.Resolve(ctx, name, dns.TypeAAAA)
+	if err != nil {
+		return nil
+	}
+	for _, rr := range m.Answer {
+		if v, ok := rr.(*dns.AAAA); ok && dns.CanonicalName(v.Hdr.Name) == name {
+			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
+				out = append(out, a)
+			}
+		}
+	}
 	return out
 }
 
@@ -219,7 +293,9 @@ func (c *domainCheck) reachability(servers []Server) {
 	total := 0
 	for _, s := range servers {
 		if s.Addr == "" {
-			unresolvable = append(unresolvable, finding.Evidence{Server: s.Name, Query: s.Name + " A/AAAA", Answer: s.Error})
+			if !s.IPv6Only { // it has addresses, only not of a family nsguard uses: see ipv4Reach
+				unresolvable = append(unresolvable, finding.Evidence{Server: s.Name, Query: s.Name + " A/AAAA", Answer: s.Error})
+			}
 			continue
 		}
 		total++
@@ -252,11 +328,51 @@ func (c *domainCheck) reachability(servers []Server) {
 	}
 	if len(unresolvable) > 0 {
 		usev := finding.Warning
-		if total == 0 {
+		if total == 0 && !anyIPv6Only(servers) {
 			usev = finding.Critical
 		}
 		c.addSev(NSNameUnresolvable, usev, "", fmt.Sprintf("%d name server name(s) of %s have no address", len(unresolvable), c.d.Name), unresolvable...)
 	}
+}
+
+func anyIPv6Only(servers []Server) bool {
+	for _, s := range servers {
+		if s.IPv6Only {
+			return true
+		}
+	}
+	return false
+}
+
+// ipv4Reach flags a domain none of whose name servers has an IPv4 address
+// (glue or its own A record): IPv4-only resolvers, still a large share,
+// cannot reach it — nor can nsguard with resolver.ipv6 false.
+func (c *domainCheck) ipv4Reach(servers []Server) {
+	v4, v6 := false, false
+	var ev []finding.Evidence
+	for _, s := range servers {
+		switch {
+		case s.IPv6Only:
+			v6 = true
+			ev = append(ev, finding.Evidence{Server: s.Name, Query: s.Name + " A/AAAA", Answer: s.Error})
+		case s.Addr != "":
+			if a, err := netip.ParseAddr(s.Addr); err == nil && a.Is4() {
+				v4 = true
+			} else if err == nil {
+				v6 = true
+				ev = append(ev, finding.Evidence{Server: s.Name + " " + s.Addr, Query: s.Name + " A", Answer: "IPv6 only"})
+			}
+		}
+	}
+	if v4 || !v6 {
+		return
+	}
+	sortEvidence(ev)
+	msg := fmt.Sprintf("no name server of %s has an IPv4 address: IPv4-only resolvers cannot resolve the domain", c.d.Name)
+	if !c.m.res.IPv6() {
+		msg += ", and nsguard (resolver.ipv6: false) could not probe its servers"
+	}
+	c.add(NSNoIPv4, "", msg, ev...)
 }
 
 func darkNote(dark bool) string {
@@ -268,13 +384,15 @@ func darkNote(dark bool) string {
 
 // consistency compares NS sets and serials across servers and with the parent.
 func (c *domainCheck) consistency(servers []Server, childNS []string) {
-	sets := map[string][]string{}
+	sets, shown := map[string][]string{}, map[string]string{}
 	serials := map[uint32][]string{}
 	for _, s := range servers {
 		who := s.Name + " " + s.Addr
 		if s.TCP.Status == ProbeOK {
+			// Grouped by the whole set, shown bounded.
 			k := strings.Join(s.TCP.NS, ", ")
 			sets[k] = append(sets[k], who)
+			shown[k] = nameList(s.TCP.NS)
 		}
 		if s.UDP.Status == ProbeOK {
 			serials[s.UDP.Serial] = appendOnce(serials[s.UDP.Serial], who)
@@ -283,16 +401,16 @@ func (c *domainCheck) consistency(servers []Server, childNS []string) {
 	if len(sets) > 1 {
 		var ev []finding.Evidence
 		for k, who := range sets {
-			ev = append(ev, finding.Evidence{Server: strings.Join(who, ", "), Query: c.d.Name + " NS", Answer: "NS " + k})
+			ev = append(ev, finding.Evidence{Server: strings.Join(who, ", "), Query: c.d.Name + " NS", Answer: "NS " + shown[k]})
 		}
 		sortEvidence(ev)
 		c.add(ChildNSInconsistent, "", fmt.Sprintf("the name servers of %s answer %d different NS sets", c.d.Name, len(sets)), ev...)
 	}
 	if len(childNS) > 0 && !sameSet(childNS, c.obs.Parent.NS) {
 		c.add(ParentChildNSMismatch, "", fmt.Sprintf("the %s zone delegates %s to %s but the zone itself lists %s",
-			zoneName(c.obs.Parent.Zone), c.d.Name, strings.Join(c.obs.Parent.NS, ", "), strings.Join(childNS, ", ")),
-			finding.Evidence{Query: c.d.Name + " NS (parent)", Answer: strings.Join(c.obs.Parent.NS, ", ")},
-			finding.Evidence{Query: c.d.Name + " NS (child)", Answer: strings.Join(childNS, ", ")})
+			zoneName(c.obs.Parent.Zone), c.d.Name, nameList(c.obs.Parent.NS), nameList(childNS)),
+			finding.Evidence{Query: c.d.Name + " NS (parent)", Answer: nameList(c.obs.Parent.NS)},
+			finding.Evidence{Query: c.d.Name + " NS (child)", Answer: nameList(childNS)})
 	}
 	if len(serials) > 1 {
 		var ev []finding.Evidence
@@ -304,33 +422,115 @@ func (c *domainCheck) consistency(servers []Server, childNS []string) {
 	}
 }
 
-// glueMismatch compares the parent's glue with each name's own addresses.
-func (c *domainCheck) glueMismatch(glue map[string][]netip.Addr, childAddrs map[string][]string) {
-	var ev []finding.Evidence
+// glueMismatch compares, address family by address family, the glue the
+// parent gives for each name with what the name's own zone answers: other
+// addresses, none of that family, or NXDOMAIN for the very name glued. In a
+// pre-flight the domain's own names are asked of its (proposed) servers.
+func (c *domainCheck) glueMismatch(ctx context.Context) {
 	var names []string
-	for name := range glue {
+	for name := range c.glue {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	var ev []finding.Evidence
 	for _, name := range names {
-		child, ok := childAddrs[name]
-		if !ok {
-			continue // no authoritative answer to compare with
-		}
-		var g []netip.Addr
-		for _, a := range glue[name] {
-			if a.Is4() || c.m.res.IPv6() {
-				g = append(g, a)
+		var byFamily [2][]netip.Addr
+		for a := range c.glue[name] {
+			if a.Is4() {
+				byFamily[0] = append(byFamily[0], a)
+			} else {
+				byFamily[1] = append(byFamily[1], a)
 			}
 		}
-		if !sameSet(addrStrings(g), child) {
-			ev = append(ev, finding.Evidence{Server: name, Query: name + " A/AAAA",
-				Answer: fmt.Sprintf("glue %s, authoritative %s", strings.Join(addrStrings(g), " "), strings.Join(child, " "))})
+		for i, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			if t == dns.TypeAAAA && !c.m.res.IPv6() && len(byFamily[1]) == 0 {
+				continue // nothing glued in a family nsguard does not ask about
+			}
+			own, nx, ok := c.ownAddrs(ctx, name, t)
+			if !ok {
+				continue // no authoritative answer to compare with
+			}
+			glued := addrStrings(byFamily[i])
+			if sameSet(glued, own) {
+				continue
+			}
+			tn := dns.TypeToString[t]
+			g := "glue " + tn + " " + strings.Join(glued, " ")
+			if len(glued) == 0 {
+				g = "no " + tn + " glue"
+			}
+			zoneSays := "its zone answers " + tn + " " + strings.Join(own, " ")
+			switch {
+			case nx:
+				zoneSays = "its zone answers NXDOMAIN: no such name"
+			case len(own) == 0:
+				zoneSays = "its zone has no " + tn + " record for it"
+			}
+			ev = append(ev, finding.Evidence{Server: name, Query: name + " " + tn, Answer: g + "; " + zoneSays})
 		}
 	}
 	if len(ev) > 0 {
-		c.add(GlueMismatch, "", fmt.Sprintf("the %s zone's glue for %s's name servers differs from their own address records", zoneName(c.obs.Parent.Zone), c.d.Name), ev...)
+		c.add(GlueMismatch, "", fmt.Sprintf("the glue %s gives for %s's name servers differs from what their own zones answer: resolvers get one address from the referral and another (or none) afterwards",
+			parentWord(c.obs.Parent.Zone, c.preflight != nil), c.d.Name), ev...)
 	}
+}
+
+// ownAddrs is what name's own zone answers for its addresses of type t:
+// the addresses, whether the name does not exist, and whether there was
+// an answer at all.
+func (c *domainCheck) ownAddrs(ctx context.Context, name string, t uint16) ([]string, bool, bool) {
+	var m *dns.Msg
+	if c.preflight != nil && dns.IsSubDomain(c.name, name) {
+		m = c.askOwnServers(ctx, name, t)
+	} else if r, err := c.cycle.Resolve(ctx, name, t); err == nil {
+		m = r
+	}
+	if m == nil {
+		return nil, false, false
+	}
+	var out []netip.Addr
+	for _, rr := range m.Answer {
+		if dns.CanonicalName(rr.Header().Name) != name {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
+				out = append(out, a)
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
+				out = append(out, a)
+			}
+		}
+	}
+	return addrStrings(out), m.Rcode == dns.RcodeNameError, true
+}
+
+// askOwnServers asks the domain's probed servers for name until one
+// answers with authority.
+func (c *domainCheck) askOwnServers(ctx context.Context, name string, t uint16) *dns.Msg {
+	for _, s := range c.obs.Servers {
+		if s.UDP.Status != ProbeOK {
+			continue
+		}
+		a, err := netip.ParseAddr(s.Addr)
+		if err != nil {
+			continue
+		}
+		r := c.cycle.Exchange(ctx, c.m.res.AddrPort(a), resolver.Query{Name: name, Type: t, Proto: resolver.UDP, DO: true})
+		if r.Err == nil && r.Msg.Authoritative && (r.Msg.Rcode == dns.RcodeSuccess || r.Msg.Rcode == dns.RcodeNameError) {
+			return r.Msg
+		}
+	}
+	return nil
+}
+
+func parentWord(zone string, preflight bool) string {
+	if preflight {
+		return "the pre-flight delegation"
+	}
+	return "the " + zoneName(zone) + " zone"
 }
 
 // prefixDiversity flags name server addresses all in one /24 (or /48).

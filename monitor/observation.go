@@ -10,15 +10,18 @@ import (
 // so that two observations of the same state marshal to the same JSON apart
 // from timings; the baseline diff relies on that.
 type Observation struct {
-	Domain     string         `json:"domain"`
-	CheckedAt  time.Time      `json:"checked_at"`
-	Parent     Parent         `json:"parent"`
-	Servers    []Server       `json:"servers"`
-	DNSSEC     *DNSSEC        `json:"dnssec,omitempty"`
-	Records    []Record       `json:"records,omitempty"`
-	Resolvers  []ResolverView `json:"resolvers,omitempty"`
-	Queries    int            `json:"queries"`
-	DurationMS float64        `json:"duration_ms"`
+	Domain    string         `json:"domain"`
+	CheckedAt time.Time      `json:"checked_at"`
+	Parent    Parent         `json:"parent"`
+	Servers   []Server       `json:"servers"`
+	DNSSEC    *DNSSEC        `json:"dnssec,omitempty"`
+	Records   []Record       `json:"records,omitempty"`
+	Resolvers []ResolverView `json:"resolvers,omitempty"`
+	// Preflight marks a check against a given delegation (check --ns),
+	// not the one the parent publishes.
+	Preflight  bool    `json:"preflight,omitempty"`
+	Queries    int     `json:"queries"`
+	DurationMS float64 `json:"duration_ms"`
 }
 
 // Parent is the delegation as the parent zone's servers hand it out.
@@ -37,8 +40,11 @@ const (
 	StatusAnswered  = "answered"  // the parent server is authoritative for the child too
 	StatusNXDomain  = "nxdomain"
 	StatusNoData    = "nodata"
-	StatusLame      = "lame"
-	StatusError     = "error"
+	StatusLame      = "lame"  // answered, unusably (REFUSED, lame referral, truncated over TCP…)
+	StatusError     = "error" // no answer (timeout, network)
+	// StatusNotAuthoritative: NXDOMAIN or NODATA without the AA bit, which
+	// is no evidence about the delegation (a middlebox or resolver).
+	StatusNotAuthoritative = "not_authoritative"
 )
 
 // ParentServer is one parent server's answer for the domain's NS.
@@ -48,9 +54,12 @@ type ParentServer struct {
 	Status string   `json:"status"`
 	NS     []string `json:"ns,omitempty"`
 	Glue   []Glue   `json:"glue,omitempty"`
-	DS     []string `json:"ds,omitempty"`
-	RTTMS  float64  `json:"rtt_ms"`
-	Error  string   `json:"error,omitempty"`
+	// GlueUnused is glue of the address family nsguard does not use
+	// (IPv6 with resolver.ipv6 false): glue all the same.
+	GlueUnused []Glue   `json:"glue_unused,omitempty"`
+	DS         []string `json:"ds,omitempty"`
+	RTTMS      float64  `json:"rtt_ms"`
+	Error      string   `json:"error,omitempty"`
 }
 
 // Glue is one name server name's addresses from the parent.
@@ -69,6 +78,9 @@ type Server struct {
 	UDP      Probe  `json:"udp"`
 	TCP      Probe  `json:"tcp"`
 	Error    string `json:"error,omitempty"` // the name did not resolve
+	// IPv6Only: the name has IPv6 addresses only and nsguard does not use
+	// IPv6 (resolver.ipv6 false), so it was not probed.
+	IPv6Only bool `json:"ipv6_only,omitempty"`
 }
 
 // Probe statuses.
@@ -130,15 +142,19 @@ type ServerAnswer struct {
 }
 
 // ResolverView is a public resolver's answer for a watched name/type next
-// to what the trusted name servers answer.
+// to what the trusted name servers answer, each followed through its CNAME
+// chain: Data and Expected are the final records, Chain and ExpectedChain
+// the hops ("www.example.com. CNAME example.com.").
 type ResolverView struct {
-	Resolver string   `json:"resolver"`
-	Name     string   `json:"name"`
-	Type     string   `json:"type"`
-	Rcode    string   `json:"rcode,omitempty"`
-	Data     []string `json:"data"`
-	Expected []string `json:"expected"`
-	Error    string   `json:"error,omitempty"`
+	Resolver      string   `json:"resolver"`
+	Name          string   `json:"name"`
+	Type          string   `json:"type"`
+	Rcode         string   `json:"rcode,omitempty"`
+	Chain         []string `json:"chain,omitempty"`
+	Data          []string `json:"data"`
+	ExpectedChain []string `json:"expected_chain,omitempty"`
+	Expected      []string `json:"expected"`
+	Error         string   `json:"error,omitempty"`
 }
 
 // JSON renders the observation as indented, stable JSON.

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -154,7 +155,9 @@ func (c *domainCheck) recordConsistency(rec Record) {
 // checkResolverView asks each public resolver for the watched names and
 // compares with what the trusted name servers (approved baseline, else
 // declared, else delegated) answer: poisoning or a hijack that only some
-// networks see.
+// networks see. Both sides follow CNAME chains to their end (maxChain hops,
+// loops stopped) and the final answers are compared: a watched alias of
+// the apex or of a CDN name is only as safe as what it ends at.
 func (c *domainCheck) checkResolverView(ctx context.Context) {
 	items := WatchItems(c.d)
 	resolvers := c.m.cfg.Resolver.PublicResolvers
@@ -165,11 +168,14 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 	if len(trusted) == 0 {
 		names := c.d.Nameservers
 		if len(names) == 0 {
-			names = c.obs.Parent.NS
+			names, _ = c.capNames(c.obs.Parent.NS)
 		}
 		for _, n := range fqdns(names) {
 			trusted = append(trusted, resolver.NameServer{Name: n})
 		}
+	}
+	if limit := c.m.res.MaxNSPerDelegation(); len(trusted) > limit {
+		trusted = trusted[:limit]
 	}
 	var truth []netip.AddrPort
 	for _, ns := range trusted {
@@ -193,14 +199,19 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 	for _, it := range items {
 		for _, t := range it.Types {
 			expected := map[string]bool{}
+			var expectedChain []string
 			answered := false
 			for _, ap := range truth {
-				a := c.askRecord(ctx, ap, "", it.Name, t)
-				if a.Error == "" && (a.Rcode == "NOERROR" || a.Rcode == "NXDOMAIN") {
-					answered = true
-					for _, d := range a.Data {
-						expected[d] = true
-					}
+				ch := followChain(ctx, it.Name, t, c.trustedSource(ap, t))
+				if ch.Error != "" || (ch.Rcode != dns.RcodeSuccess && ch.Rcode != dns.RcodeNameError) {
+					continue
+				}
+				if !answered {
+					expectedChain = ch.Hops
+				}
+				answered = true
+				for _, d := range ch.Data {
+					expected[d] = true
 				}
 			}
 			if !answered {
@@ -214,19 +225,22 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 				if err != nil {
 					continue
 				}
-				v := c.resolverView(ctx, ap, it.Name, t, want)
+				v := c.resolverView(ctx, ap, it.Name, t, want, expectedChain)
 				c.obs.Resolvers = append(c.obs.Resolvers, v)
 				if v.Error == "" && !sameSet(v.Data, want) {
-					got := dataText(v.Data)
+					got := chainText(v.Chain, v.Data)
 					if v.Rcode != "NOERROR" {
-						got = v.Rcode
+						got = chainText(v.Chain, nil) + v.Rcode
+						if len(v.Chain) == 0 {
+							got = v.Rcode
+						}
 					}
 					ev = append(ev, finding.Evidence{Server: "resolver " + ap.String(), Query: q, Answer: got})
 				}
 			}
 			if len(ev) > before {
 				diverging = append(diverging, q)
-				ev = append(ev, finding.Evidence{Server: "trusted name servers", Query: q, Answer: dataText(want)})
+				ev = append(ev, finding.Evidence{Server: "trusted name servers", Query: q, Answer: chainText(expectedChain, want)})
 			}
 		}
 	}
@@ -236,6 +250,21 @@ func (c *domainCheck) checkResolverView(ctx context.Context) {
 	}
 }
 
+// chainText renders a chain for evidence: "CNAME shop-example.com. → A
+// 192.0.2.10".
+func chainText(hops []string, data []string) string {
+	var parts []string
+	for _, h := range hops {
+		if f := strings.Fields(h); len(f) == 3 {
+			parts = append(parts, "CNAME "+f[2])
+		}
+	}
+	if data != nil || len(parts) == 0 {
+		parts = append(parts, dataText(data))
+	}
+	return strings.Join(parts, " → ")
+}
+
 func dataText(d []string) string {
 	if len(d) == 0 {
 		return "no records"
@@ -243,14 +272,140 @@ func dataText(d []string) string {
 	return strings.Join(d, ", ")
 }
 
-func (c *domainCheck) resolverView(ctx context.Context, ap netip.AddrPort, name string, t uint16, want []string) ResolverView {
-	v := ResolverView{Resolver: ap.String(), Name: name, Type: dns.TypeToString[t], Expected: want}
-	r := c.cycle.Exchange(ctx, ap, resolver.Query{Name: name, Type: t, Proto: resolver.UDP, RD: true})
-	if r.Err != nil {
-		v.Error = probeError(r.Err)
-		return v
+func (c *domainCheck) resolverView(ctx context.Context, ap netip.AddrPort, name string, t uint16, want, wantChain []string) ResolverView {
+	v := ResolverView{Resolver: ap.String(), Name: name, Type: dns.TypeToString[t], Expected: want, ExpectedChain: wantChain}
+	ch := followChain(ctx, name, t, func(ctx context.Context, n string) (hopAnswer, error) {
+		r := c.cycle.Exchange(ctx, ap, resolver.Query{Name: n, Type: t, Proto: resolver.UDP, RD: true})
+		if r.Err != nil {
+			return hopAnswer{}, errors.New(probeError(r.Err))
+		}
+		return hopAnswer{rrs: r.Msg.Answer, rcode: r.Msg.Rcode, carries: func(string) bool { return true }}, nil
+	})
+	v.Chain, v.Data, v.Error = ch.Hops, ch.Data, ch.Error
+	if ch.Error == "" {
+		v.Rcode = dns.RcodeToString[ch.Rcode]
 	}
-	v.Rcode = dns.RcodeToString[r.Msg.Rcode]
-	v.Data = recordData(r.Msg, name, t)
 	return v
+}
+
+// trustedSource answers a chain's hops the way the truth is known: names
+// inside the domain from the trusted server ap (the zone's own data, even
+// while the delegation is hijacked), names elsewhere — another zone, a CDN
+// — by iterative resolution, shared with the whole cycle. A hop that the
+// trusted server refers to a zone below the domain is resolved too.
+func (c *domainCheck) trustedSource(ap netip.AddrPort, t uint16) hopSource {
+	inDomain := func(n string) bool { return dns.IsSubDomain(c.name, n) }
+	outside := func(n string) bool { return !inDomain(n) }
+	return func(ctx context.Context, n string) (hopAnswer, error) {
+		if inDomain(n) {
+			r := c.cycle.Exchange(ctx, ap, resolver.Query{Name: n, Type: t, Proto: resolver.UDP})
+			if r.Err != nil {
+				return hopAnswer{}, errors.New(probeError(r.Err))
+			}
+			if resolver.Referral(r.Msg, c.name, true) == nil {
+				return hopAnswer{rrs: r.Msg.Answer, rcode: r.Msg.Rcode, carries: inDomain}, nil
+			}
+			// A zone delegated below the domain: its own servers know.
+		}
+		rrs, err := c.cycle.Lookup(ctx, n, t)
+		if err != nil {
+			return hopAnswer{}, err
+		}
+		// Lookup hides NXDOMAIN: an empty end of chain reads "no records".
+		return hopAnswer{rrs: rrs, rcode: dns.RcodeSuccess, carries: outside}, nil
+	}
+}
+
+// maxChain bounds the CNAME hops followed for one watched name, as
+// resolvers bound theirs.
+const maxChain = 8
+
+// hopAnswer is one source's answer for one name of a chain: the records,
+// the rcode, and which owners' records this source may be taken at its
+// word for (the rest are asked again).
+type hopAnswer struct {
+	rrs     []dns.RR
+	rcode   int
+	carries func(owner string) bool
+}
+
+type hopSource func(ctx context.Context, name string) (hopAnswer, error)
+
+// chain is a CNAME chain followed to its end.
+type chain struct {
+	Hops  []string // "www.example.com. CNAME example.com."
+	Data  []string // the final records of the type asked, "A 192.0.2.10"
+	Rcode int
+	Error string
+}
+
+// followChain follows name's CNAMEs through the answers source gives, at
+// most maxChain hops, and stops at a loop. Each hop's target is taken from
+// the same answer when the answer carries it (and the source may speak for
+// it), else asked again.
+func followChain(ctx context.Context, name string, t uint16, source hopSource) chain {
+	var ch chain
+	cur := dns.CanonicalName(name)
+	seen := map[string]bool{cur: true}
+	for {
+		ans, err := source(ctx, cur)
+		if err != nil {
+			ch.Error = err.Error()
+			return ch
+		}
+		ch.Rcode = ans.rcode
+		for {
+			data, target := ownedBy(ans.rrs, cur, t)
+			if len(data) > 0 || target == "" {
+				ch.Data = data
+				return ch
+			}
+			ch.Hops = append(ch.Hops, cur+" CNAME "+target)
+			switch {
+			case seen[target]:
+				ch.Error = "CNAME loop at " + strings.TrimSuffix(target, ".")
+				return ch
+			case len(ch.Hops) >= maxChain:
+				ch.Error = fmt.Sprintf("CNAME chain longer than %d", maxChain)
+				return ch
+			}
+			seen[target] = true
+			cur = target
+			if !ans.carries(cur) || !owns(ans.rrs, cur) {
+				break // ask for the next hop
+			}
+		}
+	}
+}
+
+// ownedBy returns name's records of type t in rrs ("TYPE rdata", sorted)
+// or, when it has none, the target of its CNAME.
+func ownedBy(rrs []dns.RR, name string, t uint16) ([]string, string) {
+	var data []string
+	target := ""
+	for _, rr := range rrs {
+		if dns.CanonicalName(rr.Header().Name) != name {
+			continue
+		}
+		switch rt := rr.Header().Rrtype; {
+		case rt == t:
+			data = append(data, dns.TypeToString[rt]+" "+rdata(rr))
+		case rt == dns.TypeCNAME:
+			target = dns.CanonicalName(rr.(*dns.CNAME).Target)
+		}
+	}
+	sort.Strings(data)
+	if len(data) > 0 {
+		return data, ""
+	}
+	return nil, target
+}
+
+func owns(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if dns.CanonicalName(rr.Header().Name) == name {
+			return true
+		}
+	}
+	return false
 }

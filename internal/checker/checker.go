@@ -105,6 +105,9 @@ type RunOptions struct {
 	// OnResult, for a DNS-only run, receives each domain's result as soon
 	// as it is done (concurrently) and Run returns nil: nothing is held.
 	OnResult func(Result)
+	// Preflight checks the domains it returns a delegation for as if their
+	// parent delegated them so (see monitor.Preflight).
+	Preflight func(domain string) *monitor.Preflight
 }
 
 func (o RunOptions) has(class string) bool {
@@ -147,7 +150,7 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 		for _, d := range domains {
 			byName[d.Name] = d
 		}
-		c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Progress: func(int, int) { tick() },
+		c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Preflight: opts.Preflight, Progress: func(int, int) { tick() },
 			OnResult: func(r monitor.Result) {
 				res := Result{Domain: byName[r.Domain], DNS: r.Observation, DNSErr: r.Err, Findings: r.Findings}
 				finding.Sort(res.Findings)
@@ -156,7 +159,7 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 		return nil
 	}
 	if opts.has(DNS) {
-		dns := c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Progress: func(int, int) { tick() }})
+		dns := c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Preflight: opts.Preflight, Progress: func(int, int) { tick() }})
 		for i, r := range dns {
 			results[i].DNS = r.Observation
 			results[i].DNSErr = r.Err

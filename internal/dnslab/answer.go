@@ -88,22 +88,80 @@ func (w *World) Resolve(resolver netip.Addr, r *dns.Msg) *dns.Msg {
 		m.SetEdns0(1232, false)
 	}
 	q := r.Question[0]
-	key := poisonKey(q.Name, q.Qtype)
-	if forged, ok := w.Poison[resolver][key]; ok {
-		m.Answer = append(m.Answer, forged...)
-		return m
-	}
-	ans, rcode := w.iterate(q, 0)
-	m.Answer, m.Rcode = ans, rcode
+	m.Answer, m.Rcode = w.resolveChain(resolver, q)
 	return m
+}
+
+// resolveChain follows q's CNAME chain hop by hop, as a resolver's cache
+// would: a poisoned entry for any name of the chain is what the resolver
+// answers from that hop on (a forged CDN name poisons every alias of it).
+func (w *World) resolveChain(resolver netip.Addr, q dns.Question) ([]dns.RR, int) {
+	var out []dns.RR
+	name := dns.CanonicalName(q.Name)
+	seen := map[string]bool{}
+	for hop := 0; hop < 8; hop++ {
+		if forged, ok := w.Poison[resolver][poisonKey(name, q.Qtype)]; ok {
+			return append(out, forged...), dns.RcodeSuccess
+		}
+		ans, rcode := w.iterate(dns.Question{Name: name, Qtype: q.Qtype, Qclass: dns.ClassINET}, 0, false)
+		out = append(out, ans...)
+		next := chainEnd(ans, name, q.Qtype)
+		if next == "" || rcode != dns.RcodeSuccess {
+			return out, rcode
+		}
+		if seen[next] {
+			return out, dns.RcodeServerFailure // a CNAME loop
+		}
+		seen[next] = true
+		name = next
+	}
+	return out, dns.RcodeServerFailure
+}
+
+// chainEnd walks the CNAME chain from name through rrs and returns the
+// name it ends at when that name has no data of type t in rrs ("" when the
+// chain ends in data, or in nothing).
+func chainEnd(rrs []dns.RR, name string, t uint16) string {
+	for hops := 0; hops <= len(rrs); hops++ {
+		next := ""
+		for _, rr := range rrs {
+			if !strings.EqualFold(rr.Header().Name, name) {
+				continue
+			}
+			if rr.Header().Rrtype == t {
+				return ""
+			}
+			if c, ok := rr.(*dns.CNAME); ok && t != dns.TypeCNAME {
+				next = dns.CanonicalName(c.Target)
+			}
+		}
+		if next == "" {
+			return ""
+		}
+		if !owned(rrs, next) {
+			return next
+		}
+		name = next
+	}
+	return ""
+}
+
+func owned(rrs []dns.RR, name string) bool {
+	for _, rr := range rrs {
+		if strings.EqualFold(rr.Header().Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func poisonKey(name string, t uint16) string {
 	return dns.CanonicalName(name) + "/" + dns.TypeToString[t]
 }
 
-// iterate resolves q from the roots over in-memory data.
-func (w *World) iterate(q dns.Question, depth int) ([]dns.RR, int) {
+// iterate resolves q from the roots over in-memory data; chase follows a
+// CNAME that leaves the answering zone.
+func (w *World) iterate(q dns.Question, depth int, chase bool) ([]dns.RR, int) {
 	if depth > 6 {
 		return nil, dns.RcodeServerFailure
 	}
@@ -127,9 +185,9 @@ func (w *World) iterate(q dns.Question, depth int) ([]dns.RR, int) {
 		}
 		if resp.Authoritative || resp.Rcode != dns.RcodeSuccess || len(resp.Answer) > 0 {
 			ans := resp.Answer
-			if n := len(ans); n > 0 && q.Qtype != dns.TypeCNAME {
+			if n := len(ans); n > 0 && q.Qtype != dns.TypeCNAME && chase {
 				if c, ok := ans[n-1].(*dns.CNAME); ok {
-					more, rcode := w.iterate(dns.Question{Name: c.Target, Qtype: q.Qtype, Qclass: dns.ClassINET}, depth+1)
+					more, rcode := w.iterate(dns.Question{Name: c.Target, Qtype: q.Qtype, Qclass: dns.ClassINET}, depth+1, true)
 					return append(ans, more...), rcode
 				}
 			}
@@ -152,7 +210,7 @@ func (w *World) iterate(q dns.Question, depth int) ([]dns.RR, int) {
 				}
 			}
 			if !found {
-				ans, _ := w.iterate(dns.Question{Name: ns.Ns, Qtype: dns.TypeA, Qclass: dns.ClassINET}, depth+1)
+				ans, _ := w.iterate(dns.Question{Name: ns.Ns, Qtype: dns.TypeA, Qclass: dns.ClassINET}, depth+1, true)
 				for _, x := range ans {
 					if a, ok := x.(*dns.A); ok {
 						if addr, ok := netip.AddrFromSlice(a.A.To4()); ok {

@@ -298,20 +298,26 @@ func (b *BIND) Sync(ctx context.Context, w *World, addrs []netip.Addr, port int)
 	if err := writeAtomic(b.path("named.conf"), []byte(full), 0o644); err != nil {
 		return fmt.Errorf("dnslab: bind: %w", err)
 	}
+	// Zones named fails to load are counted from before the reload: named
+	// can log the failure before rndc returns.
+	loadErrs := 0
 	if restart {
 		if b.proc, err = b.startNamed(); err != nil {
 			return err
 		}
 		b.stats.Starts++
-	} else if err := b.rndc(ctx, port, "reconfig"); err != nil {
-		return err
+	} else {
+		loadErrs = b.proc.out.count("not loaded due to errors")
+		if err := b.rndc(ctx, port, "reconfig"); err != nil {
+			return err
+		}
 	}
 	b.port = port
 
 	wait := b.opts.Wait + time.Duration(len(want)/500)*time.Second
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if err := b.awaitServing(wctx, wait, addrs, want, port); err != nil {
+	if err := b.awaitServing(wctx, wait, addrs, want, port, loadErrs); err != nil {
 		return fmt.Errorf("%w\nnamed's last words:\n%s", err, b.proc.out.tail(25))
 	}
 	// Addresses the world took away from BIND (a faulty host) must be free
@@ -395,6 +401,9 @@ options {
 	// serve them as they are, as a real server with bad data does.
 	check-integrity no;
 	check-names primary ignore;
+	// A scenario delegates a domain to 1,600 name servers: BIND's default
+	// limit of 100 records per RRset would refuse the zone.
+	max-records-per-type 0;
 	// The lab tells named when interfaces change (reconfig rescans); a
 	// periodic scan could drop an address another lab removed meanwhile.
 	automatic-interface-scan no;
@@ -601,8 +610,7 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 // awaitServing polls until every address answers the sync zone's SOA with
 // this generation (the new config is in force there) and every (view, zone)
 // not confirmed before answers its SOA with authority and the right serial.
-func (b *BIND) awaitServing(ctx context.Context, wait time.Duration, addrs []netip.Addr, want []viewZone, port int) error {
-	loadErrs := b.proc.out.count("not loaded due to errors")
+func (b *BIND) awaitServing(ctx context.Context, wait time.Duration, addrs []netip.Addr, want []viewZone, port int, loadErrs int) error {
 	pending := map[string]func(context.Context) error{}
 	for _, a := range addrs {
 		ap := netip.AddrPortFrom(a, uint16(port)).String()

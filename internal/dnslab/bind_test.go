@@ -457,3 +457,41 @@ func BenchmarkBINDStart(b *testing.B) {
 		})
 	}
 }
+
+// TestBINDAndTheLabAnswerAlike checks, on both servers, the answers the
+// delegation scenarios rely on: an authoritative NS answer carries the
+// name servers' addresses in the additional section, a CNAME into another
+// zone is not chased, a referral to 1,600 name servers fits one TCP answer.
+func TestBINDAndTheLabAnswerAlike(t *testing.T) {
+	ctx := context.Background()
+	inproc, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inproc.Close()
+	bind, _ := startBIND(t, Options{Base: bindBase}, BINDOptions{})
+	for _, l := range []*Lab{inproc, bind} {
+		mode := "in-process"
+		if l == bind {
+			mode = "BIND"
+		}
+		if err := l.Alias(ctx, "shop-backup.net", "www", "www.shop-example.com."); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.FloodNameServers(ctx, "shop-example.com", 1600); err != nil {
+			t.Fatal(err)
+		}
+		r := ask(t, l, l.AddrOf("ns1.provider-a.net"), "corp-example.net", dns.TypeNS, false, "udp")
+		if !r.Authoritative || !hasType(r.Extra, dns.TypeA) {
+			t.Errorf("%s: the NS answer lacks the name server's address:\n%v", mode, r)
+		}
+		r = ask(t, l, l.AddrOf("ns2.provider-a.net"), "www.shop-backup.net", dns.TypeA, false, "udp")
+		if len(r.Answer) != 1 || !hasType(r.Answer, dns.TypeCNAME) {
+			t.Errorf("%s: want the CNAME alone (not chased into shop-example.com):\n%v", mode, r)
+		}
+		r = ask(t, l, l.AddrOf("a.gtld-servers.net"), "shop-example.com", dns.TypeNS, false, "tcp")
+		if n := len(r.Ns); n != 1600 || r.Truncated {
+			t.Errorf("%s: the referral to 1,600 name servers has %d NS (truncated %v)", mode, n, r.Truncated)
+		}
+	}
+}

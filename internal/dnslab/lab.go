@@ -363,6 +363,9 @@ func (l *Lab) handler(a netip.Addr) dns.HandlerFunc {
 			}
 			l.mu.RUnlock()
 		}
+		// Name compression, as every real server uses: a large RRset (a
+		// referral to a thousand name servers) must fit in one TCP message.
+		m.Compress = true
 		switch fault {
 		case FaultTimeout:
 			return
@@ -386,6 +389,14 @@ func (l *Lab) handler(a netip.Addr) dns.HandlerFunc {
 		case FaultOversized:
 			m.Answer = oversized(r)
 			m.Compress = false
+		case FaultTruncatedAlways:
+			m.Truncated = true
+			m.Answer, m.Ns, m.Extra = nil, nil, nil
+			m.Rcode = dns.RcodeSuccess
+		case FaultIntercept:
+			if !tcp {
+				m = intercepted(r)
+			}
 		}
 		if !tcp {
 			size := dns.MinMsgSize
@@ -400,6 +411,16 @@ func (l *Lab) handler(a netip.Addr) dns.HandlerFunc {
 			l.log.Debug("write failed", "addr", a, "err", err)
 		}
 	}
+}
+
+// intercepted is what a DNS-intercepting middlebox answers to everything:
+// NXDOMAIN, recursion available, no authority, nothing else.
+func intercepted(r *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetRcode(r, dns.RcodeNameError)
+	m.RecursionAvailable = true
+	m.Authoritative = false
+	return m
 }
 
 // oversized fills an answer with ~60 KB of TXT records.

@@ -25,17 +25,20 @@ func (l *Lab) Hijack(ctx context.Context, domain string) error {
 			fmt.Sprintf("%s 172800 IN NS ns2.attacker.net.", domain))
 		parent.Remove(domain, dns.TypeDS)
 		resignIfSigned(parent, w)
+		// The victim's providers keep the real zone as it is now.
+		real := w.Zone(domain).Clone()
 		forged := NewZone(domain).Add(
 			soaRecord(domain, "ns1.attacker.net.", 1),
 			fmt.Sprintf("%s 300 IN NS ns1.attacker.net.", domain),
 			fmt.Sprintf("%s 300 IN NS ns2.attacker.net.", domain),
-			fmt.Sprintf("%s 300 IN A 203.0.113.66", domain),
+			fmt.Sprintf("%s 300 IN A %s", domain, AttackerAddr),
 		)
 		for _, d := range w.Domains {
-			if dns.CanonicalName(d.Name) == domain {
-				for _, name := range d.Watch {
-					forged.Add(fmt.Sprintf("%s 300 IN A 203.0.113.66", watchFQDN(name, domain)))
-				}
+			if dns.CanonicalName(d.Name) != domain {
+				continue
+			}
+			for _, name := range d.Watch {
+				forgeWatched(forged, real, watchFQDN(name, domain))
 			}
 		}
 		w.Zones[domain] = forged
@@ -45,7 +48,6 @@ func (l *Lab) Hijack(ctx context.Context, domain string) error {
 			}
 		}
 		// The victim's providers still hold the real zone as their own copy.
-		real := l.pristine.Zone(domain).Clone()
 		for _, h := range w.Hosts {
 			if h.Role != "attacker" && contains(h.Zones, domain) {
 				if h.Override == nil {
@@ -56,6 +58,32 @@ func (l *Lab) Hijack(ctx context.Context, domain string) error {
 		}
 		return nil
 	})
+}
+
+// AttackerAddr is where the attacker's forged records point.
+const AttackerAddr = "203.0.113.66"
+
+// forgeWatched puts a watched name into the attacker's copy of a zone the
+// way a careful attacker copies it: an alias stays the alias it was (a
+// resolver then shows the same CNAME as the real servers) and whatever
+// name the alias ends at inside the zone points at the attacker.
+func forgeWatched(forged, real *Zone, name string) {
+	for hops := 0; hops < 8; hops++ {
+		cname := real.RRset(name, dns.TypeCNAME)
+		if len(cname) == 0 {
+			if len(forged.RRset(name, dns.TypeA)) == 0 && len(forged.RRset(name, dns.TypeCNAME)) == 0 {
+				forged.Add(fmt.Sprintf("%s 300 IN A %s", name, AttackerAddr))
+			}
+			return
+		}
+		if len(forged.RRset(name, dns.TypeCNAME)) == 0 {
+			forged.AddRR(dns.Copy(cname[0]))
+		}
+		name = dns.CanonicalName(cname[0].(*dns.CNAME).Target)
+		if !dns.IsSubDomain(forged.Origin, name) {
+			return // an alias out of the zone (a CDN) still leads where it did
+		}
+	}
 }
 
 // Restore undoes Hijack for domain alone: the registry's delegation (NS

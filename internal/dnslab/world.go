@@ -22,11 +22,19 @@ const (
 	FaultWrongID         // answers with a different message ID
 	FaultTruncated       // answers the first half of the message
 	FaultOversized       // answers ~60 KB of TXT records whatever was asked
+	// FaultTruncatedAlways answers with the TC bit and nothing else, over
+	// UDP and over TCP alike: no transport ever gets an answer.
+	FaultTruncatedAlways
+	// FaultIntercept plays a middlebox in front of the host (hotel and
+	// corporate networks): every UDP query is answered NXDOMAIN with RA and
+	// without AA by the box itself; TCP reaches the real server.
+	FaultIntercept
 )
 
 var faultNames = map[Fault]string{
 	FaultNone: "none", FaultTimeout: "timeout", FaultTCPBroken: "tcp-broken", FaultGarbage: "garbage",
 	FaultWrongID: "wrong-id", FaultTruncated: "truncated", FaultOversized: "oversized",
+	FaultTruncatedAlways: "truncated-always", FaultIntercept: "intercept",
 }
 
 func (f Fault) String() string { return faultNames[f] }

@@ -189,6 +189,9 @@ func (z *Zone) respond(m *dns.Msg, q dns.Question, do bool) {
 		rrs := shuffled(z.RRset(name, q.Qtype))
 		if len(rrs) > 0 {
 			m.Answer = append(m.Answer, z.withSigs(name, q.Qtype, rrs, do)...)
+			if q.Qtype == dns.TypeNS {
+				z.nsAddresses(m, rrs)
+			}
 			return
 		}
 		cname := z.RRset(name, dns.TypeCNAME)
@@ -209,6 +212,20 @@ func (z *Zone) respond(m *dns.Msg, q dns.Question, do bool) {
 		m.Rcode = dns.RcodeNameError
 	}
 	m.Ns = append(m.Ns, z.withSigs(z.Origin, dns.TypeSOA, z.soa(), do)...)
+}
+
+// nsAddresses adds the zone's addresses of the name servers in an NS
+// answer to the additional section, as BIND does for authoritative answers
+// to non-recursive queries.
+func (z *Zone) nsAddresses(m *dns.Msg, ns []dns.RR) {
+	for _, rr := range ns {
+		target := dns.CanonicalName(rr.(*dns.NS).Ns)
+		if !dns.IsSubDomain(z.Origin, target) {
+			continue
+		}
+		m.Extra = append(m.Extra, z.RRset(target, dns.TypeA)...)
+		m.Extra = append(m.Extra, z.RRset(target, dns.TypeAAAA)...)
+	}
 }
 
 func (z *Zone) referral(m *dns.Msg, cut string, do bool) {

@@ -297,6 +297,18 @@ func (c *Cycle) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR
 	return out, fmt.Errorf("resolving %s: CNAME chain too long", name)
 }
 
+// Resolve asks name/qtype iteratively from the closest known zone cut, as
+// Lookup does, and returns the last zone's answer itself, CNAMEs not
+// followed: its rcode and AA bit tell NXDOMAIN from NODATA. It shares
+// Lookup's questions, so asking both costs nothing more.
+func (c *Cycle) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	if depth(ctx) > maxDepth {
+		return nil, fmt.Errorf("resolving %s: too many nested lookups", name)
+	}
+	ctx = context.WithValue(ctx, depthKey{}, depth(ctx)+1)
+	return c.iterate(ctx, dns.CanonicalName(name), qtype)
+}
+
 func owns(rrs []dns.RR, name string) bool {
 	for _, rr := range rrs {
 		if strings.EqualFold(rr.Header().Name, name) {
@@ -350,37 +362,61 @@ func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, err
 	return nil, fmt.Errorf("finding the parent of %s: too many referrals", domain)
 }
 
-// AskZone asks the zone's servers in turn until one gives a usable answer
-// (no error, NOERROR or NXDOMAIN).
+// AskZone asks the zone's servers in turn until one gives a usable answer:
+// a referral below the zone, or an answer with authority (a negative answer
+// without the AA bit is nobody's evidence). Servers with glue are asked
+// first; at most resolver.max_ns_per_delegation names are tried, so a
+// delegation to thousands of glueless names costs a bounded number of
+// lookups. When none answers usably the error is a *ZoneError.
 func (c *Cycle) AskZone(ctx context.Context, d *Delegation, q Query) (*Response, error) {
-	var last *Response
-	var lastErr error
-	for _, ns := range d.Servers {
+	ze := &ZoneError{Zone: d.Zone, Query: q}
+	limit := c.r.MaxNSPerDelegation()
+	tried := 0
+	for _, ns := range glueFirst(d.Servers) {
+		if tried == limit {
+			ze.Failures = append(ze.Failures, ServerFailure{Name: ns.Name, Kind: FailSkipped,
+				Detail: fmt.Sprintf("not asked: more than %d name servers (resolver.max_ns_per_delegation)", limit)})
+			break
+		}
+		tried++
 		addrs, err := c.ServerAddrs(ctx, ns)
 		if err != nil {
-			lastErr = err
+			ze.Failures = append(ze.Failures, ServerFailure{Name: ns.Name, Kind: FailNoAddress, Detail: err.Error(), err: err})
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			continue
 		}
 		for _, a := range addrs {
 			resp := c.Exchange(ctx, c.r.AddrPort(a), q)
-			last = resp
-			if resp.Err == nil && (resp.Msg.Rcode == dns.RcodeSuccess || resp.Msg.Rcode == dns.RcodeNameError) {
+			f, ok := failureOf(ns.Name, a, resp, d.Zone)
+			if ok {
 				return resp, nil
 			}
+			ze.Failures = append(ze.Failures, f)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 	}
-	switch {
-	case last != nil && last.Err != nil:
-		return nil, fmt.Errorf("no server of zone %s answered %s: %w", d.Zone, q, last.Err)
-	case last != nil:
-		return nil, fmt.Errorf("no server of zone %s answered %s: last said %s", d.Zone, q, dns.RcodeToString[last.Msg.Rcode])
-	case lastErr != nil:
-		return nil, fmt.Errorf("no server of zone %s is reachable: %w", d.Zone, lastErr)
+	return nil, ze
+}
+
+// glueFirst orders servers with addresses before those that need a lookup
+// (stable otherwise): an answer from a glued server saves every lookup.
+func glueFirst(servers []NameServer) []NameServer {
+	out := make([]NameServer, 0, len(servers))
+	for _, ns := range servers {
+		if len(ns.Addrs) > 0 {
+			out = append(out, ns)
+		}
 	}
-	return nil, fmt.Errorf("zone %s has no name servers", d.Zone)
+	for _, ns := range servers {
+		if len(ns.Addrs) == 0 {
+			out = append(out, ns)
+		}
+	}
+	return out
 }
 
 // closestCut returns the deepest cached cut enclosing name (strictly above

@@ -51,12 +51,18 @@ var (
 	ErrMalformed = errors.New("malformed response")
 	ErrMismatch  = errors.New("response does not match the question")
 	ErrNetwork   = errors.New("network error")
+	// ErrTruncated: the answer came with the TC bit even over TCP, where
+	// there is nothing left to retry with. The server answered, uselessly.
+	ErrTruncated = errors.New("truncated")
 )
 
 // Exchange sends q to server once per attempt (1 + retries on timeouts),
 // honouring the server's token bucket and the concurrency bound. It is not
 // cached; Cycle.Exchange is.
 func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query) *Response {
+	if q.Proto == "" {
+		q.Proto = UDP
+	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(q.Name), q.Type)
 	m.RecursionDesired = q.RD
@@ -68,6 +74,11 @@ func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query)
 		if resp.Err == nil && proto == UDP && resp.Msg.Truncated {
 			// RFC 7766: a truncated answer is retried over TCP.
 			resp = r.send(ctx, server, m, TCP)
+		}
+		if resp.Err == nil && resp.Proto == TCP && resp.Msg.Truncated {
+			// TC over TCP (RFC 7766 §6.2.1 forbids it): no transport is
+			// left, and a half-empty message must not pass for an answer.
+			resp = &Response{Proto: TCP, RTT: resp.RTT, Err: fmt.Errorf("%w: the answer has the TC bit even over TCP", ErrTruncated)}
 		}
 		last = resp
 		if resp.Err == nil || !errors.Is(resp.Err, ErrTimeout) || ctx.Err() != nil {
@@ -120,7 +131,7 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, known := range []error{ErrTimeout, ErrMalformed, ErrMismatch, ErrNetwork} {
+	for _, known := range []error{ErrTimeout, ErrMalformed, ErrMismatch, ErrNetwork, ErrTruncated} {
 		if errors.Is(err, known) {
 			return err
 		}

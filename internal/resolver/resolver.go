@@ -121,6 +121,15 @@ func ParseHints(text string, ipv6 bool) ([]NameServer, error) {
 // Port is the port servers are asked on.
 func (r *Resolver) Port() uint16 { return r.port }
 
+// MaxNSPerDelegation is how many name server names of one delegation are
+// tried at most (resolver.max_ns_per_delegation).
+func (r *Resolver) MaxNSPerDelegation() int {
+	if r.cfg.MaxNSPerDelegation < 1 {
+		return config.DefaultMaxNSPerDelegation
+	}
+	return r.cfg.MaxNSPerDelegation
+}
+
 // IPv6 reports whether IPv6 addresses are used.
 func (r *Resolver) IPv6() bool { return r.cfg.IPv6 }
 
