@@ -420,7 +420,10 @@ func TestSlackOutageLosesNothing(t *testing.T) {
 	mu.Lock()
 	down = false
 	mu.Unlock()
-	waitFor(t, 10*time.Second, "delivery after the outage", func() bool { return len(r.slack.Posts()) >= 3 })
+	waitFor(t, 10*time.Second, "delivery after the outage", func() bool {
+		ps := r.slack.Posts()
+		return len(ps) >= 3 && strings.Contains(ps[len(ps)-1].Text, "[RESOLVED]")
+	})
 	posts := r.slack.Posts()
 	if posts[0].ThreadTS != "" || !strings.Contains(posts[0].Text, "[CRITICAL] shop-example.com") {
 		t.Errorf("first delivered message is not the page: %s", posts[0].Text)
@@ -428,12 +431,19 @@ func TestSlackOutageLosesNothing(t *testing.T) {
 	if posts[1].ThreadTS != posts[0].TS || !strings.Contains(string(posts[1].Blocks), "NS_NOT_AS_DECLARED") {
 		t.Errorf("second message is not the evidence in the thread: %+v", posts[1])
 	}
-	if posts[2].ThreadTS != posts[0].TS || !strings.Contains(posts[2].Text, "[RESOLVED]") {
-		t.Errorf("third message is not the resolution in the thread: %+v", posts[2])
+	// A cycle that ran across the reset can see half of each state, and a
+	// finding of that half-state may have joined the incident meanwhile:
+	// that update is news, not noise. What must hold: everything in the
+	// thread, in order, the resolution last, nothing twice.
+	for _, p := range posts[1:] {
+		if p.ThreadTS != posts[0].TS {
+			t.Errorf("a message outside the incident's thread: %s", p.Text)
+		}
 	}
+	noDuplicates(t, posts)
 	time.Sleep(time.Second)
-	if n := len(r.slack.Posts()); n != 3 {
-		t.Errorf("want 3 messages, got %d", n)
+	if n := len(r.slack.Posts()); n != len(posts) {
+		t.Errorf("%d more message(s) after the resolution", n-len(posts))
 	}
 }
 
