@@ -99,6 +99,10 @@ type Finding struct {
 	// or worse, when a person approved the domain's baseline: accepted
 	// risk, shown and digested, never paged.
 	Accepted bool `json:"accepted,omitempty"`
+	// SeenFrom and NotSeenFrom name the vantage points that did and did
+	// not see the finding (a cluster of probes; empty on a single node).
+	SeenFrom    []string `json:"seen_from,omitempty"`
+	NotSeenFrom []string `json:"not_seen_from,omitempty"`
 }
 
 // Key identifies the finding across observations (incident identity).

@@ -913,6 +913,16 @@ func sortEntries(es []*entry) {
 	})
 }
 
+func addAll(to, vs []string) []string {
+	for _, v := range vs {
+		if !slices.Contains(to, v) {
+			to = append(to, v)
+		}
+	}
+	slices.Sort(to)
+	return to
+}
+
 // name is a finding as a title names it: the catalogue's title and subject.
 func name(en *entry) string {
 	t := en.Finding.ID
@@ -981,9 +991,14 @@ func (e *Engine) message(pol *Policy, k notify.Kind, inc *incident, now time.Tim
 			activeEntries = append(activeEntries, en)
 			registration = registration || en.Class == "registration"
 			acceptable = acceptable || pol.Acceptable(en.Finding)
+			// Where it was seen from (a cluster's vantage points): the page
+			// says who saw the problem, and who did not.
+			m.SeenFrom = addAll(m.SeenFrom, en.Finding.SeenFrom)
+			m.NotSeenFrom = addAll(m.NotSeenFrom, en.Finding.NotSeenFrom)
 		}
 		m.Findings = append(m.Findings, nf)
 	}
+	m.NotSeenFrom = slices.DeleteFunc(m.NotSeenFrom, func(v string) bool { return slices.Contains(m.SeenFrom, v) })
 	m.Severity = worst(activeEntries)
 	if m.Severity == finding.OK {
 		m.Severity = inc.data.Peak
