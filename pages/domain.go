@@ -377,16 +377,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func itoa(n uint32) string {
-	var b [10]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return string(b[i:])
-}
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }

@@ -34,18 +34,6 @@ running daemon, and never twice beside one).`,
 	})
 }
 
-func incidentStore(cmd *cobra.Command, g *globals) (*config.Config, *store.SQLite, error) {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := g.openStore(cmd, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, st, nil
-}
-
 func parseIncidentID(s string) (int64, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(s, "#"), 10, 64)
 	if err != nil || id <= 0 {
@@ -76,7 +64,7 @@ func incidentListCmd(g *globals) *cobra.Command {
 			if output != "table" && output != "json" {
 				return withCode(exitUsage, fmt.Errorf("-o must be table or json, got %q", output))
 			}
-			_, st, err := incidentStore(cmd, g)
+			_, st, err := silenceStore(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -182,7 +170,7 @@ func incidentShowCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, st, err := incidentStore(cmd, g)
+			_, st, err := silenceStore(cmd, g)
 			if err != nil {
 				return err
 			}
@@ -303,7 +291,7 @@ this process (--no-deliver leaves it to the daemon).`,
 			if strings.TrimSpace(reason) == "" {
 				return withCode(exitUsage, errors.New("--reason is required: say what you are doing, so the next person knows"))
 			}
-			cfg, st, err := incidentStore(cmd, g)
+			cfg, st, err := silenceStore(cmd, g)
 			if err != nil {
 				return err
 			}

@@ -34,7 +34,8 @@ expired), an incident still open pages at once.`,
 	})
 }
 
-// silenceStore opens the configured store for a silence command.
+// silenceStore loads the config and opens its store: what the silence and
+// incident commands start from.
 func silenceStore(cmd *cobra.Command, g *globals) (*config.Config, *store.SQLite, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
