@@ -28,6 +28,11 @@ var (
 	// ErrClaimLost: an outbox message is no longer claimed by the caller
 	// (its claim lapsed and another sender took it over).
 	ErrClaimLost = errors.New("outbox claim lost")
+	// ErrBusy: another writer held the database longer than the busy
+	// timeout, or the database aborted the transaction to resolve a
+	// conflict (a deadlock); nothing was written, and trying again later
+	// is safe.
+	ErrBusy = errors.New("database busy")
 )
 
 // Observation is the latest result of one check class for one domain.
