@@ -34,7 +34,7 @@ running daemon, and never twice beside one).`,
 	})
 }
 
-func incidentStore(cmd *cobra.Command, g *globals) (*config.Config, *store.SQLite, error) {
+func incidentStore(cmd *cobra.Command, g *globals) (*config.Config, store.Store, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err

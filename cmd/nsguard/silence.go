@@ -35,7 +35,7 @@ expired), an incident still open pages at once.`,
 }
 
 // silenceStore opens the configured store for a silence command.
-func silenceStore(cmd *cobra.Command, g *globals) (*config.Config, *store.SQLite, error) {
+func silenceStore(cmd *cobra.Command, g *globals) (*config.Config, store.Store, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err
