@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nsguard/nsguard/config"
@@ -37,3 +38,6 @@ func OpenConfig(ctx context.Context, c config.Store, opts Options) (Store, error
 	}
 	return nil, errNoStore
 }
+
+// errNoStore is OpenConfig's answer to a config naming no store.
+var errNoStore = errors.New("store: no store configured (set store.path, or store.url, store.url_file or store.url_env)")

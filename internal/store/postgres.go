@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -255,6 +254,3 @@ func (e *redactedError) Error() string {
 }
 
 func (e *redactedError) Unwrap() error { return e.err }
-
-// errNoStore is OpenConfig's answer to a config naming no store.
-var errNoStore = errors.New("store: no store configured (set store.path, or store.url, store.url_file or store.url_env)")
