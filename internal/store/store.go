@@ -1,8 +1,9 @@
 // Package store is nsguard's persistence: observations, approved baselines,
 // change history, incident state, the alert outbox, Slack threads, silences
 // and the failover audit trail, behind one interface. The SQLite backend
-// (Open) keeps everything in one file; the schema and the queries are kept
-// portable so a PostgreSQL backend can implement the same interface.
+// (Open) keeps everything in one file; the PostgreSQL backend (OpenPostgres)
+// lets several replicas share one database. Both run the same portable
+// queries through database/sql; OpenConfig opens whichever the config names.
 //
 // Payloads that belong to other packages (observations, baselines, changes,
 // outbox messages) are opaque JSON here, so the store imports nothing of
@@ -408,6 +409,10 @@ type Store interface {
 	Queries
 	// InTx runs fn in one read-write transaction: committed when fn returns
 	// nil, rolled back otherwise. fn must use only the Queries it is given.
+	// Writer transactions run one at a time, across processes too (SQLite:
+	// BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so what fn reads
+	// stays true until it commits, and fn runs exactly once. Waiting longer
+	// than Options.BusyTimeout for another writer fails with ErrBusy.
 	InTx(ctx context.Context, fn func(q Queries) error) error
 	// SchemaVersion is the highest migration applied.
 	SchemaVersion(ctx context.Context) (int, error)
