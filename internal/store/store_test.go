@@ -1,12 +1,17 @@
 package store
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +27,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // testDB is a new, empty database of one backend.
 type testDB struct {
 	backend string
+	// location is the database for another process: sqlite:PATH or a
+	// postgres:// URL.
+	location string
 	// try opens another handle on the database, with pools of its own:
 	// what a second process (a CLI command, another replica) would have.
 	try func(ctx context.Context, opts Options) (Store, error)
@@ -55,7 +63,7 @@ type backend struct {
 var backends = []backend{
 	{"sqlite", func(t testing.TB) testDB {
 		path := filepath.Join(t.TempDir(), "nsguard.db")
-		return testDB{backend: "sqlite", try: func(ctx context.Context, opts Options) (Store, error) {
+		return testDB{backend: "sqlite", location: "sqlite:" + path, try: func(ctx context.Context, opts Options) (Store, error) {
 			s, err := Open(ctx, path, opts)
 			if err != nil {
 				return nil, err
@@ -65,7 +73,7 @@ var backends = []backend{
 	}},
 	{"postgres", func(t testing.TB) testDB {
 		url := pgtest.Database(t)
-		return testDB{backend: "postgres", try: func(ctx context.Context, opts Options) (Store, error) {
+		return testDB{backend: "postgres", location: url, try: func(ctx context.Context, opts Options) (Store, error) {
 			s, err := OpenPostgres(ctx, url, opts)
 			if err != nil {
 				return nil, err
@@ -102,6 +110,7 @@ var storeTests = []struct {
 	{"ClaimDueKeepsThreadOrder", testClaimDueKeepsThreadOrder},
 	{"ClaimsAreExclusiveUntilTheyLapse", testClaimsAreExclusiveUntilTheyLapse},
 	{"ConcurrentClaimersNeverShareAMessage", testConcurrentClaimersNeverShareAMessage},
+	{"ClaimersInSeparateProcesses", testClaimersInSeparateProcesses},
 	{"Silences", testSilences},
 	{"FailoverLock", testFailoverLock},
 	{"InTxRollsBack", testInTxRollsBack},
@@ -878,5 +887,98 @@ func TestSQLiteWAL(t *testing.T) {
 	var mode string
 	if err := s.w.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+// claimerEnv, set, makes TestClaimerProcess a sender process claiming from
+// the database it names (sqlite:PATH or a URL) under the owner in
+// claimerOwnerEnv; it prints each message it claimed and delivered.
+const claimerEnv, claimerOwnerEnv = "NSGUARD_TEST_CLAIMER_DB", "NSGUARD_TEST_CLAIMER_OWNER"
+
+// TestClaimerProcess is the child process of ClaimersInSeparateProcesses;
+// run alone it does nothing.
+func TestClaimerProcess(t *testing.T) {
+	loc := os.Getenv(claimerEnv)
+	if loc == "" {
+		return
+	}
+	ctx := context.Background()
+	var s Store
+	var err error
+	if path, ok := strings.CutPrefix(loc, "sqlite:"); ok {
+		s, err = Open(ctx, path, Options{})
+	} else {
+		s, err = OpenPostgres(ctx, loc, Options{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	owner := os.Getenv(claimerOwnerEnv)
+	for idle := 0; idle < 50; {
+		now := time.Now()
+		ms, err := s.ClaimDue(ctx, Claim{Owner: owner, Now: now, Until: now.Add(time.Minute), Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) == 0 {
+			idle++
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		idle = 0
+		for _, m := range ms {
+			if err := s.MarkDelivered(ctx, m.ID, owner, 1, now); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("claimed %d\n", m.ID)
+		}
+	}
+}
+
+// Three sender processes (this test binary, re-run) share one database:
+// each message is claimed and delivered by exactly one of them.
+func testClaimersInSeparateProcesses(t *testing.T, db testDB) {
+	ctx := context.Background()
+	s := db.store(t)
+	const messages = 150
+	for i := range messages {
+		if _, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", ThreadKey: fmt.Sprint("t", i%5), Payload: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for p := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestClaimerProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), claimerEnv+"="+db.location, claimerOwnerEnv+"="+fmt.Sprint("process-", p))
+		out := &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	claimedBy := map[int64]int{}
+	for p, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("process %d: %v\n%s", p, err, outs[p])
+		}
+		sc := bufio.NewScanner(outs[p])
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "claimed "); ok {
+				id, _ := strconv.ParseInt(rest, 10, 64)
+				if prev, dup := claimedBy[id]; dup {
+					t.Errorf("message %d claimed by processes %d and %d", id, prev, p)
+				}
+				claimedBy[id] = p
+			}
+		}
+	}
+	if len(claimedBy) != messages {
+		t.Fatalf("%d of %d messages delivered", len(claimedBy), messages)
+	}
+	if st, err := s.OutboxStats(ctx); err != nil || st.Pending != 0 {
+		t.Fatalf("after: %+v, %v", st, err)
 	}
 }
