@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,8 +15,6 @@ import (
 	"github.com/nsguard/nsguard/internal/store/pgtest"
 	"github.com/nsguard/nsguard/internal/store/storetest"
 )
-
-func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func runStore(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
@@ -62,8 +61,8 @@ func TestStoreMigrate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("migrate: code %d\n%s%s", code, out, errOut)
 	}
-	for _, line := range []string{"copied sqlite:" + dbPath + " to postgres://nsguard:xxxxx@", "(schema version 2); row counts verified:",
-		"\nTABLE                ROWS\n", "\nobservation_history    15\n", "\noutbox                  4\n", "\nfailover_locks          1\n", "\ntotal                  55\n"} {
+	for _, line := range []string{"copied sqlite:" + dbPath + " to postgres://nsguard:xxxxx@", fmt.Sprintf("(schema version %d); row counts verified:", store.LatestSchema()),
+		"\nTABLE                ROWS\n", "\nobservation_history    15\n", "\noutbox                  4\n", "\nfailover_locks          1\n", "\nheartbeats              2\n", "\ntotal                  57\n"} {
 		if !strings.Contains(out, line) {
 			t.Errorf("output lacks %q:\n%s", line, out)
 		}
@@ -98,7 +97,7 @@ func TestStoreMigrate(t *testing.T) {
 	code, out, errOut = runStore(t, map[string]string{"NSGUARD_TEST_DB_URL": pgURL}, "store", "migrate", "--from", "sqlite:"+dbPath, "--to-env", "NSGUARD_TEST_DB_URL", "--force", "-o", "json")
 	noSecret("json", out)
 	var res storeMigrateJSON
-	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || len(res.Tables) != 12 || res.Total != 55 || res.SchemaVersion != store.LatestSchema() ||
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || len(res.Tables) != 13 || res.Total != 57 || res.SchemaVersion != store.LatestSchema() ||
 		!strings.HasPrefix(res.To, "postgres://nsguard:xxxxx@127.0.0.1:") || res.From != "sqlite:"+dbPath {
 		t.Fatalf("forced migrate -o json: code %d, %+v\n%s%s", code, res, out, errOut)
 	}

@@ -18,7 +18,7 @@ import (
 // be left behind silently.
 var copyTables = []string{
 	"observations", "observation_history", "baselines", "changes", "finding_states", "incidents",
-	"outbox", "slack_threads", "silences", "failover_runs", "failover_steps", "failover_locks",
+	"outbox", "slack_threads", "silences", "failover_runs", "failover_steps", "failover_locks", "heartbeats",
 }
 
 // TableCount is how many rows one table holds.

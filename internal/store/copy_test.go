@@ -36,14 +36,14 @@ func TestCopyToPostgres(t *testing.T) {
 	lite, pg := openPair(t)
 	lastOutbox := storetest.Fill(t, lite)
 	want := storetest.Dump(t, lite)
-	if len(want.Outbox) < 4 || len(want.Incidents) != 3 || len(want.Steps) != 2 || len(want.Locks) != 1 {
+	if len(want.Outbox) < 4 || len(want.Incidents) != 3 || len(want.Steps) != 2 || len(want.Locks) != 1 || len(want.Heartbeats) != 2 {
 		t.Fatalf("the filled store is thinner than it should be: %+v", want)
 	}
 	res, err := store.CopyToPostgres(ctx, lite, pg, store.CopyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.SchemaVersion != store.LatestSchema() || len(res.Tables) != 12 {
+	if res.SchemaVersion != store.LatestSchema() || len(res.Tables) != 13 {
 		t.Fatalf("result = %+v", res)
 	}
 	rows := map[string]int64{}
@@ -52,7 +52,7 @@ func TestCopyToPostgres(t *testing.T) {
 	}
 	// Fill's prune took 3 history rows and 2 delivered messages.
 	for table, n := range map[string]int64{"observations": 6, "observation_history": 15, "baselines": 6, "changes": 3, "finding_states": 6,
-		"incidents": 3, "outbox": 4, "slack_threads": 3, "silences": 2, "failover_runs": 2, "failover_steps": 4, "failover_locks": 1} {
+		"incidents": 3, "outbox": 4, "slack_threads": 3, "silences": 2, "failover_runs": 2, "failover_steps": 4, "failover_locks": 1, "heartbeats": 2} {
 		if rows[table] != n {
 			t.Errorf("copied %d rows of %s, want %d", rows[table], table, n)
 		}

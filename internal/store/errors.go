@@ -24,11 +24,13 @@ func mapErr(err error) error {
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
+		// Both in the chain: callers branch on the sentinel, Classify
+		// reads the driver's code.
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_CONSTRAINT:
-			return fmt.Errorf("%w: %s", ErrConflict, se.Error())
+			return fmt.Errorf("%w: %w", ErrConflict, se)
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return fmt.Errorf("%w: %s", ErrBusy, se.Error())
+			return fmt.Errorf("%w: %w", ErrBusy, se)
 		}
 		return err
 	}
@@ -36,9 +38,9 @@ func mapErr(err error) error {
 	if errors.As(err, &pe) {
 		switch {
 		case len(pe.Code) == 5 && pe.Code[:2] == "23": // integrity_constraint_violation
-			return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrConflict, pe.Message, pe.Code)
+			return fmt.Errorf("%w: %w", ErrConflict, pe)
 		case pe.Code == "40001", pe.Code == "40P01", pe.Code == "55P03": // serialization_failure, deadlock_detected, lock_not_available
-			return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrBusy, pe.Message, pe.Code)
+			return fmt.Errorf("%w: %w", ErrBusy, pe)
 		}
 	}
 	return err

@@ -354,3 +354,20 @@ func TestOpenConfig(t *testing.T) {
 		t.Fatalf("open of a missing database = %#v, %v", s, err)
 	}
 }
+
+// A database that takes no writes (a standby, or one set read-only) is
+// refused at open with PostgreSQL's reason, classified for the daemon's
+// health as read-only, as a read-only SQLite file is.
+func TestPostgresReadOnlyIsClassified(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t)
+	s, err := OpenPostgres(ctx, url, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = OpenPostgres(ctx, url+"&default_transaction_read_only=on", Options{})
+	if err == nil || Classify(err) != FaultReadOnly || !strings.Contains(err.Error(), "read-only transaction") {
+		t.Fatalf("open of a read-only database: %v (classified %q), want %q", err, Classify(err), FaultReadOnly)
+	}
+}

@@ -83,6 +83,19 @@ var backends = []backend{
 	}},
 }
 
+// openTemp opens a new SQLite store in a temporary directory, for the
+// SQLite-only tests.
+func openTemp(t *testing.T) (*SQLite, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "nsguard.db")
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
 // raw is the backend's own handle, for a test to set up what the API
 // cannot (a claim, a future schema version).
 func raw(s Store) *sql.DB {
@@ -838,8 +851,8 @@ func testWriterWaitsThenErrBusy(t *testing.T, db testDB) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if !errors.Is(err, ErrBusy) || waited < 250*time.Millisecond {
-		t.Fatalf("blocked writer: err = %v after %s; want ErrBusy after the 300ms busy timeout", err, waited)
+	if !errors.Is(err, ErrBusy) || waited < 250*time.Millisecond || Classify(err) != FaultBusy {
+		t.Fatalf("blocked writer: err = %v (%q) after %s; want ErrBusy, classified %q, after the 300ms busy timeout", err, Classify(err), waited, FaultBusy)
 	}
 	if st, err := other.OutboxStats(ctx); err != nil || st.Pending != 2 {
 		t.Fatalf("after: stats %+v, %v; want the two committed messages", st, err)

@@ -32,7 +32,7 @@ var (
 // absent), incidents (open, acknowledged, resolved), outbox messages in
 // every state (pending, claimed, retried, delivered, dead, and one
 // delivered then pruned, so ids have a gap), Slack threads, silences
-// (active and expired), failover runs, steps and a lock. Text includes
+// (active and expired), failover runs, steps and a lock, heartbeats. Text includes
 // non-ASCII. It returns the highest outbox id handed out.
 func Fill(tb testing.TB, s store.Store) (lastOutboxID int64) {
 	tb.Helper()
@@ -138,6 +138,8 @@ func Fill(tb testing.TB, s store.Store) (lastOutboxID int64) {
 	}
 	_, err = s.AcquireFailoverLock(ctx, store.FailoverLock{Playbook: Playbooks[0], Holder: "ann@host1", PID: 4242, Host: "host1", RunID: 1, AcquiredAt: T0}, T0.Add(-time.Minute))
 	must(err)
+	must(s.Heartbeat(ctx, "daemon@host1", T0.Add(5*time.Minute), "nsguard 1.4.0"))
+	must(s.Heartbeat(ctx, "probe@vantage-hk", T0.Add(5*time.Minute), "nsguard 1.4.0 — probe"))
 	return pruned
 }
 
@@ -156,6 +158,7 @@ type Snapshot struct {
 	Runs          []store.FailoverRun
 	Steps         [][]store.FailoverStep
 	Locks         []store.FailoverLock
+	Heartbeats    []store.HeartbeatRow
 }
 
 // Dump reads everything Fill writes back through s's API.
@@ -216,6 +219,8 @@ func Dump(tb testing.TB, s store.Store) Snapshot {
 			snap.Locks = append(snap.Locks, l)
 		}
 	}
+	snap.Heartbeats, err = s.Heartbeats(ctx)
+	must(err)
 	return snap
 }
 
