@@ -29,9 +29,37 @@ type Config struct {
 	lines map[string]int
 }
 
-// Store says where the SQLite database lives.
+// Store says where the database lives: a SQLite file (Path, the default)
+// or a PostgreSQL database (URL, or the file or environment variable that
+// holds a URL with a password). Exactly one is set after loading.
 type Store struct {
 	Path string `yaml:"path"`
+	// URL is a postgres:// URL without a password (validation refuses one:
+	// secrets are never in the config).
+	URL     string `yaml:"url"`
+	URLFile string `yaml:"url_file"`
+	URLEnv  string `yaml:"url_env"`
+}
+
+// Postgres reports whether the store is a PostgreSQL database.
+func (s Store) Postgres() bool {
+	return s.Path == "" && (s.URL != "" || s.URLFile != "" || s.URLEnv != "")
+}
+
+// String names the store for logs and errors without its secret: the
+// SQLite file, the URL (which holds no password), or where the URL is read.
+func (s Store) String() string {
+	switch {
+	case s.Path != "":
+		return "sqlite:" + s.Path
+	case s.URL != "":
+		return s.URL
+	case s.URLFile != "":
+		return "postgres (URL in " + s.URLFile + ")"
+	case s.URLEnv != "":
+		return "postgres (URL in $" + s.URLEnv + ")"
+	}
+	return "no store"
 }
 
 // Resolver configures how nsguard talks DNS.

@@ -91,6 +91,15 @@ func TestBadConfigs(t *testing.T) {
 		{"ui refresh too fast", "ui: {refresh: 1s}\n", []string{`:1: ui.refresh: want 0s (off) or at least 5s, got 1s`}},
 		{"ui password file missing", "ui: {basic_auth_file: /nonexistent/htpasswd}\n", []string{`:1: ui.basic_auth_file: cannot read the password file: no such file or directory`}},
 		{"two documents", "store: {path: a}\n---\nstore: {path: b}\n", []string{`more than one YAML document`}},
+		{"store path and url", "store: {path: a.db, url: \"postgres://nsguard@127.0.0.1:5432/nsguard\"}\n",
+			[]string{`:1: store: set exactly one of store.path, store.url, store.url_file, store.url_env; found store.path, store.url`}},
+		{"store url file and env", "store: {url_file: db-url, url_env: NSGUARD_DB_URL}\n",
+			[]string{`:1: store: set exactly one of store.path, store.url, store.url_file, store.url_env; found store.url_file, store.url_env`}},
+		{"store empty", "store: {path: \"\"}\n", []string{`:1: store.path: set store.path (a SQLite file) or one of store.url, store.url_file, store.url_env (PostgreSQL)`}},
+		{"store url not postgres", "store:\n  url: mysql://nsguard@127.0.0.1/nsguard\n", []string{`:2: store.url: want a postgres:// URL, got scheme "mysql"`}},
+		{"store url without database", "store:\n  url: postgres://nsguard@127.0.0.1:5432\n", []string{`:2: store.url: the URL names no database`}},
+		{"store url with password", "store:\n  url: postgres://nsguard:hunter2-secret@127.0.0.1/nsguard\n",
+			[]string{`:2: store.url: holds a password: put the URL in a file (store.url_file) or an environment variable (store.url_env), never in the config`}},
 		{"syntax error", "domains: [\n", []string{`invalid YAML`}},
 		{"empty", "", []string{`config is empty`}},
 		{"several problems at once", "resolver:\n  retries: 99\n  port: 0\ndomains:\n  - {name: a-example.com, tier: 9}\n", []string{
@@ -121,6 +130,39 @@ func TestBadConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A PostgreSQL key replaces the default SQLite path; the URL's password
+// never appears in an error.
+func TestStoreKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml   string
+		wantPostgres bool
+		wantString   string
+	}{
+		{"default", "listen: 127.0.0.1:9153\n", false, "sqlite:/var/lib/nsguard/nsguard.db"},
+		{"path", "store: {path: /srv/nsguard.db}\n", false, "sqlite:/srv/nsguard.db"},
+		{"url", "store: {url: \"postgres://nsguard@10.0.0.5:5432/nsguard?sslmode=verify-full\"}\n", true, "postgres://nsguard@10.0.0.5:5432/nsguard?sslmode=verify-full"},
+		{"url_file", "store: {url_file: secrets/db-url}\n", true, "postgres (URL in " + filepath.Join("conf", "secrets", "db-url") + ")"},
+		{"url_env", "store: {url_env: NSGUARD_DB_URL}\n", true, "postgres (URL in $NSGUARD_DB_URL)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse(filepath.Join("conf", "nsguard.yaml"), []byte(tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Store.Postgres() != tc.wantPostgres || cfg.Store.String() != tc.wantString {
+				t.Fatalf("store = %+v: Postgres() %v, String() %q; want %v, %q", cfg.Store, cfg.Store.Postgres(), cfg.Store.String(), tc.wantPostgres, tc.wantString)
+			}
+			if tc.wantPostgres && cfg.Store.Path != "" {
+				t.Fatalf("the default path %q stayed beside a PostgreSQL key", cfg.Store.Path)
+			}
+		})
+	}
+	_, err := Parse("bad.yaml", []byte("store: {url: \"postgres://nsguard:hunter2-secret@127.0.0.1/nsguard\"}\n"))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a URL with a password: err = %v, want a refusal that does not repeat the password", err)
 	}
 }
 

@@ -85,6 +85,7 @@ func (c *Config) resolvePaths(base string) {
 		}
 	}
 	abs(&c.Store.Path)
+	abs(&c.Store.URLFile)
 	abs(&c.Resolver.RootHints)
 	abs(&c.Registry.CacheDir)
 	abs(&c.Alerts.Slack.TokenFile)

@@ -83,12 +83,58 @@ func (c *Config) validate() Errors {
 }
 
 func (v *validator) store() {
-	if v.c.Store.Path == "" {
-		v.fail("store.path", "must not be empty")
+	s := &v.c.Store
+	var set []string
+	for _, k := range []struct{ key, val string }{{"url", s.URL}, {"url_file", s.URLFile}, {"url_env", s.URLEnv}} {
+		if k.val != "" {
+			set = append(set, "store."+k.key)
+		}
+	}
+	// store.path has a default: a PostgreSQL key replaces it unless the
+	// file names a path too.
+	if len(set) > 0 && !v.has("store.path") {
+		s.Path = ""
+	}
+	if s.Path != "" {
+		set = append([]string{"store.path"}, set...)
+	}
+	switch {
+	case len(set) == 0:
+		v.fail("store.path", "set store.path (a SQLite file) or one of store.url, store.url_file, store.url_env (PostgreSQL)")
+	case len(set) > 1:
+		v.fail("store", "set exactly one of store.path, store.url, store.url_file, store.url_env; found %s", strings.Join(set, ", "))
+	}
+	if s.URL != "" {
+		if err := CheckPostgresURL(s.URL); err != nil {
+			v.fail("store.url", "%v", err)
+		} else if u, _ := url.Parse(s.URL); u.User != nil {
+			if _, has := u.User.Password(); has {
+				v.fail("store.url", "holds a password: put the URL in a file (store.url_file) or an environment variable (store.url_env), never in the config")
+			}
+		}
 	}
 	if _, _, err := net.SplitHostPort(v.c.Listen); err != nil {
 		v.fail("listen", "want host:port such as 127.0.0.1:9153, got %q", v.c.Listen)
 	}
+}
+
+// CheckPostgresURL checks that s is a postgres:// URL naming a host and a
+// database. The error never quotes s, which may hold a password.
+func CheckPostgresURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a valid URL (want postgres://user@host:port/database?sslmode=...)")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return fmt.Errorf("want a postgres:// URL, got scheme %q", u.Scheme)
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		return errors.New("the URL names no host (want postgres://user@host:port/database)")
+	}
+	if strings.Trim(u.Path, "/") == "" && u.Query().Get("dbname") == "" {
+		return errors.New("the URL names no database (want postgres://user@host:port/database)")
+	}
+	return nil
 }
 
 func (v *validator) resolver() {

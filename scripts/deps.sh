@@ -2,8 +2,10 @@
 # Installs what nsguard's tests need on Debian/Ubuntu: BIND 9 (integration
 # tests against a real server), dig, dnsperf (benchmarks), systemd
 # (systemd-analyze verify), iproute2 (the BIND lab adds 127.x addresses to lo),
-# chromium (the status pages are tested in a real headless browser) and an
-# emoji font (so its screenshots show what Slack shows).
+# chromium (the status pages are tested in a real headless browser), an
+# emoji font (so its screenshots show what Slack shows) and PostgreSQL's
+# server binaries (the store's tests start their own throwaway server from
+# /usr/lib/postgresql/*/bin; internal/store/pgtest).
 # The BIND tests add addresses to lo, so they run as root.
 set -euo pipefail
 need=()
@@ -14,6 +16,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v ip >/dev/null || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
 [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need+=(fonts-noto-color-emoji)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
     echo "nsguard tests need: ${need[*]} — install them (sudo apt-get install -y ${need[*]}) and run as root" >&2

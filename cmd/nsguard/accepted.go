@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
 	"github.com/nsguard/nsguard/baseline"
@@ -16,16 +14,16 @@ import (
 // without the daemon's store has no baseline: nothing is accepted, and
 // saying so is not worth an error.
 func (g *globals) markAccepted(cmd *cobra.Command, cfg *config.Config, results []checker.Result) {
-	if _, err := os.Stat(cfg.Store.Path); err != nil {
+	if !storeExists(cfg) {
 		return
 	}
-	st, err := store.Open(cmd.Context(), cfg.Store.Path, store.Options{Logger: g.logger(!g.isTTY)})
+	st, err := store.OpenConfig(cmd.Context(), cfg.Store, store.Options{Logger: g.logger(!g.isTTY)})
 	if err != nil {
-		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.Path, "err", err)
+		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.String(), "err", err)
 		return
 	}
 	defer st.Close()
 	if err := baseline.MarkAccepted(cmd.Context(), st, results); err != nil {
-		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.Path, "err", err)
+		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.String(), "err", err)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -76,7 +75,7 @@ or a domain could not be checked at all).`,
 			// The daemon's latest observations first (when a store exists);
 			// fresh checks for the domains it has not observed.
 			var sources []audit.Source
-			if _, err := os.Stat(cfg.Store.Path); err == nil && !fresh {
+			if storeExists(cfg) && !fresh {
 				st, err := g.openStore(cmd, cfg)
 				if err != nil {
 					return err

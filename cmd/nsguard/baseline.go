@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -33,19 +34,32 @@ new state is approved. Versions are kept with who approved them, when and why.`,
 	})
 }
 
-// openStore opens the config's store for a CLI command.
-func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config) (*store.SQLite, error) {
-	st, err := store.Open(cmd.Context(), cfg.Store.Path, store.Options{Logger: g.logger(!g.isTTY)})
+// openStore opens the config's store (SQLite or PostgreSQL) for a CLI
+// command.
+func (g *globals) openStore(cmd *cobra.Command, cfg *config.Config) (store.Store, error) {
+	st, err := store.OpenConfig(cmd.Context(), cfg.Store, store.Options{Logger: g.logger(!g.isTTY)})
 	if err != nil {
-		return nil, withCode(exitUsage, fmt.Errorf("opening the store %s: %w", cfg.Store.Path, err))
+		return nil, withCode(exitUsage, fmt.Errorf("opening the store %s: %w", cfg.Store, err))
 	}
 	return st, nil
+}
+
+// storeExists reports whether the config's store is there to read: a
+// SQLite file that exists, or any PostgreSQL database (opening it says
+// whether it can be reached). Commands that only read a store when the
+// daemon has one ask this first.
+func storeExists(cfg *config.Config) bool {
+	if cfg.Store.Postgres() {
+		return true
+	}
+	_, err := os.Stat(cfg.Store.Path)
+	return err == nil
 }
 
 // checkWithStore loads the config, opens its store and checks the named
 // domains (all of them when none is named) afresh, registration cache
 // included: what baseline approve and diff both start from.
-func (g *globals) checkWithStore(cmd *cobra.Command, args []string) (*store.SQLite, []checker.Result, error) {
+func (g *globals) checkWithStore(cmd *cobra.Command, args []string) (store.Store, []checker.Result, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err

@@ -58,7 +58,7 @@ var confirmTTY = func(g *globals) bool {
 // failoverEnv is what a failover command works with.
 type failoverEnv struct {
 	cfg *config.Config
-	st  *store.SQLite
+	st  store.Store
 	eng *failover.Engine
 	ck  *checker.Checker
 }
@@ -86,8 +86,8 @@ func openFailover(cmd *cobra.Command, g *globals, withStore, withChecks bool) (*
 	log := g.logger(!g.isTTY)
 	opts := failover.Options{Logger: log}
 	if withStore {
-		if env.st, err = store.Open(cmd.Context(), cfg.Store.Path, store.Options{Logger: log}); err != nil {
-			return nil, withCode(exitUsage, err)
+		if env.st, err = store.OpenConfig(cmd.Context(), cfg.Store, store.Options{Logger: log}); err != nil {
+			return nil, withCode(exitUsage, fmt.Errorf("opening the store %s: %w", cfg.Store, err))
 		}
 		opts.Store = env.st
 	}

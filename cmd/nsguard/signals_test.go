@@ -19,17 +19,6 @@ import (
 	"github.com/nsguard/nsguard/internal/store"
 )
 
-// TestMain lets a test start this binary as the real nsguard: with
-// NSGUARD_TEST_MAIN=1 it runs main() on its arguments, signals and exit
-// code included.
-func TestMain(m *testing.M) {
-	if os.Getenv("NSGUARD_TEST_MAIN") == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
-
 // signalLab is a lab, a slow Slack that counts the calls in flight, and a
 // config with fast schedules.
 type signalLab struct {

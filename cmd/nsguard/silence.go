@@ -36,7 +36,7 @@ expired), an incident still open pages at once.`,
 
 // silenceStore loads the config and opens its store: what the silence and
 // incident commands start from.
-func silenceStore(cmd *cobra.Command, g *globals) (*config.Config, *store.SQLite, error) {
+func silenceStore(cmd *cobra.Command, g *globals) (*config.Config, store.Store, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err

@@ -75,7 +75,7 @@ type Options struct {
 type Daemon struct {
 	opts  Options
 	log   *slog.Logger
-	st    *store.SQLite
+	st    store.Store
 	out   *outbox.Dispatcher
 	eng   *incident.Engine
 	reg   *prometheus.Registry
@@ -161,9 +161,9 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 	d.reg = prometheus.NewRegistry()
 	d.m = newMetrics(d.reg, opts.Version, opts.Commit)
 
-	st, err := store.Open(ctx, cfg.Store.Path, store.Options{Logger: opts.Logger})
+	st, err := store.OpenConfig(ctx, cfg.Store, store.Options{Logger: opts.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("opening the store %s: %w", cfg.Store.Path, err)
+		return nil, fmt.Errorf("opening the store %s: %w", cfg.Store, err)
 	}
 	d.st = st
 	if err := checkStoreAtStart(ctx, st, cfg.Store.Path); err != nil {
@@ -245,7 +245,7 @@ func (d *Daemon) wait(ctx context.Context) error {
 		}
 	}()
 	d.log.Info("nsguard daemon started", "listen", ln.Addr().String(), "domains", len(d.cfg.Domains),
-		"store", d.cfg.Store.Path, "version", d.opts.Version)
+		"store", d.cfg.Store.String(), "version", d.opts.Version)
 
 	// Cycles run on workCtx: on shutdown it outlives ctx by the drain
 	// period, so a cycle in flight can finish and record what it saw.
@@ -365,9 +365,9 @@ func (d *Daemon) reload() {
 	d.mu.RLock()
 	old := d.cfg
 	d.mu.RUnlock()
-	if cfg.Store.Path != old.Store.Path || cfg.Listen != old.Listen || cfg.UI != old.UI {
-		d.log.Warn("store.path, listen and ui changes take effect at the next restart", "store", cfg.Store.Path, "listen", cfg.Listen)
-		cfg.Store.Path, cfg.Listen, cfg.UI = old.Store.Path, old.Listen, old.UI
+	if cfg.Store != old.Store || cfg.Listen != old.Listen || cfg.UI != old.UI {
+		d.log.Warn("store, listen and ui changes take effect at the next restart", "store", cfg.Store.String(), "listen", cfg.Listen)
+		cfg.Store, cfg.Listen, cfg.UI = old.Store, old.Listen, old.UI
 	}
 	co := d.opts.CheckerOptions
 	co.Logger, co.Now = d.opts.Logger, d.opts.Now

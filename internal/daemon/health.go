@@ -71,7 +71,7 @@ func firstProblems(ps []string, n int) string {
 // integrity check when the error could be damage.
 func (d *Daemon) storeTrouble(ctx context.Context, err error) string {
 	cfg, _ := d.current()
-	where := cfg.Store.Path
+	where := cfg.Store.String()
 	switch f := store.Classify(err); f {
 	case store.FaultFull:
 		return fmt.Sprintf("cannot write to the store %s: the disk is full (%v)", where, err)
@@ -128,7 +128,7 @@ func (d *Daemon) checkHealth(ctx context.Context) {
 		var st store.Store = d.st
 		if sq, ok := st.(*store.SQLite); ok {
 			if res, err := sq.Check(ctx, false); err == nil && !res.OK() {
-				storeProblem = fmt.Sprintf("the store %s is corrupt (quick_check: %s); restore a backup (nsguard store restore)", cfg.Store.Path, firstProblems(res.Problems, 2))
+				storeProblem = fmt.Sprintf("the store %s is corrupt (quick_check: %s); restore a backup (nsguard store restore)", cfg.Store.String(), firstProblems(res.Problems, 2))
 			} else if err != nil && ctx.Err() == nil {
 				storeProblem = d.storeTrouble(ctx, err)
 			}

@@ -121,7 +121,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	// 2. The owners approve what is there as the baseline.
 	say("nsguard baseline approve --reason \"initial\": what is there now becomes the approved state")
-	st, err := store.Open(ctx, cfg.Store.Path, store.Options{Logger: opts.Logger})
+	st, err := store.OpenConfig(ctx, cfg.Store, store.Options{Logger: opts.Logger})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

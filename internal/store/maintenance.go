@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -45,6 +46,24 @@ func Classify(err error) Fault {
 	}
 	if errors.Is(err, ErrCorrupt) {
 		return FaultCorrupt
+	}
+	if errors.Is(err, ErrBusy) {
+		return FaultBusy
+	}
+	// PostgreSQL says what is wrong by SQLSTATE.
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100": // disk_full
+			return FaultFull
+		case pe.Code == "25006": // read_only_sql_transaction: a standby, or default_transaction_read_only
+			return FaultReadOnly
+		case pe.Code == "XX001", pe.Code == "XX002": // data_corrupted, index_corrupted
+			return FaultCorrupt
+		case pe.Code == "55P03", pe.Code == "40P01", pe.Code == "40001":
+			return FaultBusy
+		}
+		return FaultOther
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {

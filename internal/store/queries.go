@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // dbtx is what *sql.DB and *sql.Tx share.
@@ -21,11 +22,27 @@ type dbtx interface {
 }
 
 // queries implements Queries on the writer (w) and reader (r) handles; in a
-// transaction both are the transaction.
+// transaction both are the transaction. Both backends run this same code
+// through database/sql: the SQL is written to mean the same on SQLite and
+// PostgreSQL, and the few differences are the fields below.
 type queries struct {
 	w, r dbtx
-	s    *SQLite
+	s    txRunner
 	inTx bool
+	// claimLock ends ClaimDue's select: "" on SQLite (one writer at a
+	// time already), "FOR UPDATE OF o SKIP LOCKED" on PostgreSQL, so
+	// concurrent senders pass over each other's rows instead of waiting.
+	claimLock string
+}
+
+// txRunner opens the transactions the queries need outside InTx.
+type txRunner interface {
+	// inTx runs fn in a writer transaction: serialised with every other
+	// writer transaction, like SQLite's BEGIN IMMEDIATE.
+	inTx(ctx context.Context, fn func(*queries) error) error
+	// claimTx runs fn in a transaction that relies on row locks alone
+	// (ClaimDue), so senders claim in parallel where the database can.
+	claimTx(ctx context.Context, fn func(*queries) error) error
 }
 
 // stmtCache prepares each query once per pool. SQLite spends a third of a
@@ -182,6 +199,16 @@ func text(b json.RawMessage) string {
 		return "null"
 	}
 	return string(b)
+}
+
+// cleanText makes free text from outside (an HTTP error body, a DNS
+// server's answer) storable in a PostgreSQL TEXT column, which refuses NUL
+// bytes and invalid UTF-8; both backends store the same string.
+func cleanText(s string) string {
+	if utf8.ValidString(s) && !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 }
 
 func limitOr(n, def int) int {
@@ -558,7 +585,11 @@ func (q *queries) ClaimDue(ctx context.Context, c Claim) ([]OutboxMessage, error
 		return nil, errors.New("store: claim due messages: need an owner and a claim that ends after now")
 	}
 	var out []OutboxMessage
-	err := q.atomic(ctx, func(q *queries) error {
+	claim := q.atomic
+	if !q.inTx {
+		claim = q.s.claimTx
+	}
+	err := claim(ctx, func(q *queries) error {
 		// A message is first in line when no earlier pending message shares
 		// its thread key; one in back-off, or claimed by another sender,
 		// keeps the rest of its thread waiting, so a reply can never
@@ -569,7 +600,7 @@ func (q *queries) ClaimDue(ctx context.Context, c Claim) ([]OutboxMessage, error
 			  AND (o.thread_key = '' OR NOT EXISTS (
 				SELECT 1 FROM outbox p WHERE p.thread_key = o.thread_key AND p.id < o.id
 				  AND p.delivered_at IS NULL AND p.dead_at IS NULL))
-			ORDER BY o.id LIMIT $3`, c.Now.UnixMilli(), c.Owner, limitOr(c.Limit, 100))
+			ORDER BY o.id LIMIT $3 `+q.claimLock, c.Now.UnixMilli(), c.Owner, limitOr(c.Limit, 100))
 		if err != nil {
 			return wrap("due messages", err)
 		}
@@ -580,7 +611,8 @@ func (q *queries) ClaimDue(ctx context.Context, c Claim) ([]OutboxMessage, error
 		for _, m := range due {
 			// The same condition again, row by row: on a database where
 			// readers do not block writers this is what makes the claim
-			// exclusive.
+			// exclusive (PostgreSQL's row locks already do; this keeps
+			// the rule in one place for both).
 			res, err := q.w.ExecContext(ctx, `UPDATE outbox SET claim_owner = $2, claim_until = $3, claim_epoch = $4
 				WHERE id = $1 AND delivered_at IS NULL AND dead_at IS NULL AND (claim_owner = '' OR claim_owner = $2 OR claim_until <= $5)`,
 				m.ID, c.Owner, c.Until.UnixMilli(), c.Epoch, c.Now.UnixMilli())
@@ -650,11 +682,11 @@ func (q *queries) MarkDelivered(ctx context.Context, id int64, owner string, att
 }
 
 func (q *queries) MarkRetry(ctx context.Context, id int64, owner string, attempts int, next time.Time, lastErr string) error {
-	return q.settle(ctx, "mark retry", id, owner, `attempts = $3, next_attempt_at = $4, last_error = $5`, attempts, next.UnixMilli(), lastErr)
+	return q.settle(ctx, "mark retry", id, owner, `attempts = $3, next_attempt_at = $4, last_error = $5`, attempts, next.UnixMilli(), cleanText(lastErr))
 }
 
 func (q *queries) MarkDead(ctx context.Context, id int64, owner string, attempts int, at time.Time, lastErr string) error {
-	return q.settle(ctx, "mark dead", id, owner, `attempts = $3, dead_at = $4, last_error = $5`, attempts, at.UnixMilli(), lastErr)
+	return q.settle(ctx, "mark dead", id, owner, `attempts = $3, dead_at = $4, last_error = $5`, attempts, at.UnixMilli(), cleanText(lastErr))
 }
 
 func (q *queries) Requeue(ctx context.Context, id int64, at time.Time) error {
@@ -830,13 +862,13 @@ func (q *queries) CreateFailoverRun(ctx context.Context, r FailoverRun) (int64, 
 	var id int64
 	err := q.w.QueryRowContext(ctx, `INSERT INTO failover_runs (playbook, started_by, started_at, finished_at, dry_run, plan, checksum, status, error)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		r.Playbook, r.StartedBy, r.StartedAt.UnixMilli(), ms(r.FinishedAt), boolInt(r.DryRun), text(r.Plan), r.Checksum, r.Status, r.Error).Scan(&id)
+		r.Playbook, r.StartedBy, r.StartedAt.UnixMilli(), ms(r.FinishedAt), boolInt(r.DryRun), text(r.Plan), r.Checksum, r.Status, cleanText(r.Error)).Scan(&id)
 	return id, wrap("create failover run "+r.Playbook, err)
 }
 
 func (q *queries) UpdateFailoverRun(ctx context.Context, r FailoverRun) error {
 	res, err := q.w.ExecContext(ctx, `UPDATE failover_runs SET finished_at = $2, status = $3, error = $4 WHERE id = $1`,
-		r.ID, ms(r.FinishedAt), r.Status, r.Error)
+		r.ID, ms(r.FinishedAt), r.Status, cleanText(r.Error))
 	if err != nil {
 		return wrap(fmt.Sprintf("update failover run %d", r.ID), err)
 	}
@@ -866,7 +898,7 @@ func (q *queries) PutFailoverStep(ctx context.Context, s FailoverStep) error {
 		ON CONFLICT (run_id, step_index) DO UPDATE SET name = excluded.name, kind = excluded.kind, request = excluded.request,
 			response = excluded.response, status = excluded.status, error = excluded.error,
 			started_at = excluded.started_at, finished_at = excluded.finished_at`,
-		s.RunID, s.Index, s.Name, s.Kind, s.Request, s.Response, s.Status, s.Error, ms(s.StartedAt), ms(s.FinishedAt))
+		s.RunID, s.Index, s.Name, s.Kind, cleanText(s.Request), cleanText(s.Response), s.Status, cleanText(s.Error), ms(s.StartedAt), ms(s.FinishedAt))
 	return wrap(fmt.Sprintf("put failover step %d/%d", s.RunID, s.Index), err)
 }
 

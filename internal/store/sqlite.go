@@ -15,22 +15,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
-//go:embed migrations/sqlite/*.sql
-var sqliteMigrations embed.FS
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
+var migrationFiles embed.FS
 
-// Options tune the SQLite store; the zero value is right for the daemon.
+// Options tune a store; the zero value is right for the daemon.
 type Options struct {
 	Logger *slog.Logger
-	// BusyTimeout is how long a write waits for another process (a CLI
-	// command beside the daemon) to release the database. Default 10s.
+	// BusyTimeout is how long a write waits for another writer (a CLI
+	// command beside the daemon, another replica) to finish before it
+	// fails with ErrBusy. Default 10s.
 	BusyTimeout time.Duration
-	// ReadConns bounds concurrent readers. Default 4.
+	// ReadConns bounds concurrent readers of a SQLite file. Default 4.
 	ReadConns int
+	// MaxConns bounds a PostgreSQL store's connections. Default 8.
+	MaxConns int
 }
 
 // SQLite is the Store backed by one SQLite file.
@@ -157,6 +157,11 @@ func (s *SQLite) InTx(ctx context.Context, fn func(Queries) error) error {
 	return s.inTx(ctx, func(q *queries) error { return fn(q) })
 }
 
+// claimTx is inTx: SQLite has one writer at a time anyway.
+func (s *SQLite) claimTx(ctx context.Context, fn func(*queries) error) error {
+	return s.inTx(ctx, fn)
+}
+
 func (s *SQLite) inTx(ctx context.Context, fn func(*queries) error) error {
 	var missed []string
 	err := s.rawTx(ctx, func(tx *sql.Tx) error {
@@ -198,8 +203,12 @@ type migration struct {
 	sql     string
 }
 
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(sqliteMigrations, "migrations/sqlite")
+// loadMigrations reads one backend's migrations ("sqlite", "postgres"):
+// the same numbers and names in both directories, each file the same
+// schema in the backend's spelling.
+func loadMigrations(backend string) ([]migration, error) {
+	dir := "migrations/" + backend
+	entries, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +220,7 @@ func loadMigrations() ([]migration, error) {
 		if !ok || err != nil || v <= 0 {
 			return nil, fmt.Errorf("store: migration file %s: want NNNN_name.sql", name)
 		}
-		b, err := sqliteMigrations.ReadFile("migrations/sqlite/" + name)
+		b, err := migrationFiles.ReadFile(dir + "/" + name)
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +237,7 @@ func loadMigrations() ([]migration, error) {
 
 // LatestSchema is the schema version this build knows.
 func LatestSchema() int {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations("sqlite")
 	if err != nil {
 		return 0
 	}
@@ -239,7 +248,7 @@ func LatestSchema() int {
 // opening a new file at once cannot both apply them, and a failure leaves
 // the previous schema intact.
 func (s *SQLite) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
+	ms, err := loadMigrations("sqlite")
 	if err != nil {
 		return err
 	}
@@ -276,15 +285,14 @@ func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
 	return v, mapErr(err)
 }
 
-// retryBusy runs fn again while it fails with SQLITE_BUSY or SQLITE_LOCKED,
-// for up to d.
+// retryBusy runs fn again while it fails with SQLITE_BUSY or SQLITE_LOCKED
+// (ErrBusy), for up to d.
 func retryBusy(ctx context.Context, d time.Duration, fn func() error) error {
 	deadline := time.Now().Add(d)
 	wait := 5 * time.Millisecond
 	for {
 		err := fn()
-		var se *sqlite.Error
-		if err == nil || !errors.As(err, &se) || (se.Code()&0xff != sqlite3.SQLITE_BUSY && se.Code()&0xff != sqlite3.SQLITE_LOCKED) || time.Now().After(deadline) {
+		if err == nil || !errors.Is(mapErr(err), ErrBusy) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -294,20 +302,4 @@ func retryBusy(ctx context.Context, d time.Duration, fn func() error) error {
 		}
 		wait = min(2*wait, 200*time.Millisecond)
 	}
-}
-
-// mapErr turns driver errors callers branch on into the package sentinels,
-// keeping the driver's text for the operator.
-func mapErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
-		return fmt.Errorf("%w: %s", ErrConflict, se.Error())
-	}
-	return err
 }

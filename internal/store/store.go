@@ -1,8 +1,9 @@
 // Package store is nsguard's persistence: observations, approved baselines,
 // change history, incident state, the alert outbox, Slack threads, silences
 // and the failover audit trail, behind one interface. The SQLite backend
-// (Open) keeps everything in one file; the schema and the queries are kept
-// portable so a PostgreSQL backend can implement the same interface.
+// (Open) keeps everything in one file; the PostgreSQL backend (OpenPostgres)
+// lets several replicas share one database. Both run the same portable
+// queries through database/sql; OpenConfig opens whichever the config names.
 //
 // Payloads that belong to other packages (observations, baselines, changes,
 // outbox messages) are opaque JSON here, so the store imports nothing of
@@ -28,6 +29,11 @@ var (
 	// ErrClaimLost: an outbox message is no longer claimed by the caller
 	// (its claim lapsed and another sender took it over).
 	ErrClaimLost = errors.New("outbox claim lost")
+	// ErrBusy: another writer held the database longer than the busy
+	// timeout, or the database aborted the transaction to resolve a
+	// conflict (a deadlock); nothing was written, and trying again later
+	// is safe.
+	ErrBusy = errors.New("database busy")
 )
 
 // Observation is the latest result of one check class for one domain.
@@ -403,6 +409,10 @@ type Store interface {
 	Queries
 	// InTx runs fn in one read-write transaction: committed when fn returns
 	// nil, rolled back otherwise. fn must use only the Queries it is given.
+	// Writer transactions run one at a time, across processes too (SQLite:
+	// BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so what fn reads
+	// stays true until it commits, and fn runs exactly once. Waiting longer
+	// than Options.BusyTimeout for another writer fails with ErrBusy.
 	InTx(ctx context.Context, fn func(q Queries) error) error
 	// SchemaVersion is the highest migration applied.
 	SchemaVersion(ctx context.Context) (int, error)

@@ -1,19 +1,90 @@
 package store
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nsguard/nsguard/internal/store/pgtest"
 )
 
 var t0 = time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// testDB is a new, empty database of one backend.
+type testDB struct {
+	backend string
+	// location is the database for another process: sqlite:PATH or a
+	// postgres:// URL.
+	location string
+	// try opens another handle on the database, with pools of its own:
+	// what a second process (a CLI command, another replica) would have.
+	try func(ctx context.Context, opts Options) (Store, error)
+	// another makes another new database of the same backend.
+	another func(t testing.TB) testDB
+}
+
+// open opens a handle, closed when t ends.
+func (db testDB) open(t testing.TB, opts Options) Store {
+	t.Helper()
+	s, err := db.try(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("open %s: %v", db.backend, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// store opens a handle with default options.
+func (db testDB) store(t testing.TB) Store {
+	t.Helper()
+	return db.open(t, Options{})
+}
+
+// backend makes new databases of one kind for the shared suite.
+type backend struct {
+	name  string
+	newDB func(t testing.TB) testDB
+}
+
+var backends = []backend{
+	{"sqlite", func(t testing.TB) testDB {
+		path := filepath.Join(t.TempDir(), "nsguard.db")
+		return testDB{backend: "sqlite", location: "sqlite:" + path, try: func(ctx context.Context, opts Options) (Store, error) {
+			s, err := Open(ctx, path, opts)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		}}
+	}},
+	{"postgres", func(t testing.TB) testDB {
+		url := pgtest.Database(t)
+		return testDB{backend: "postgres", location: url, try: func(ctx context.Context, opts Options) (Store, error) {
+			s, err := OpenPostgres(ctx, url, opts)
+			if err != nil {
+				return nil, err
+			}
+			return s, nil
+		}}
+	}},
+}
+
+// openTemp opens a new SQLite store in a temporary directory, for the
+// SQLite-only tests.
 func openTemp(t *testing.T) (*SQLite, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "nsguard.db")
@@ -25,16 +96,65 @@ func openTemp(t *testing.T) (*SQLite, string) {
 	return s, path
 }
 
-func TestOpenMigratesAndReopens(t *testing.T) {
+// raw is the backend's own handle, for a test to set up what the API
+// cannot (a claim, a future schema version).
+func raw(s Store) *sql.DB {
+	switch s := s.(type) {
+	case *SQLite:
+		return s.w
+	case *Postgres:
+		return s.db
+	}
+	panic(fmt.Sprintf("raw: unknown store %T", s))
+}
+
+// storeTests is the behaviour both backends share: each runs once per
+// backend, on a new database (TestStore/sqlite/..., TestStore/postgres/...).
+var storeTests = []struct {
+	name string
+	run  func(t *testing.T, db testDB)
+}{
+	{"OpenMigratesAndReopens", testOpenMigratesAndReopens},
+	{"OpenRefusesNewerSchema", testOpenRefusesNewerSchema},
+	{"ObservationsHistoryOnlyOnChange", testObservationsHistoryOnlyOnChange},
+	{"BaselinesAreVersioned", testBaselinesAreVersioned},
+	{"LatestBaselinesAndUnconfirmedDomains", testLatestBaselinesAndUnconfirmedDomains},
+	{"IncidentsPerProblemAndAcks", testIncidentsPerProblemAndAcks},
+	{"ClaimDueKeepsThreadOrder", testClaimDueKeepsThreadOrder},
+	{"ClaimsAreExclusiveUntilTheyLapse", testClaimsAreExclusiveUntilTheyLapse},
+	{"ConcurrentClaimersNeverShareAMessage", testConcurrentClaimersNeverShareAMessage},
+	{"ClaimersInSeparateProcesses", testClaimersInSeparateProcesses},
+	{"Silences", testSilences},
+	{"FailoverLock", testFailoverLock},
+	{"InTxRollsBack", testInTxRollsBack},
+	{"ConcurrentWritersTwoHandles", testConcurrentWritersTwoHandles},
+	{"ReadThenWriteTransactionsSerialise", testReadThenWriteTransactionsSerialise},
+	{"WriterWaitsThenErrBusy", testWriterWaitsThenErrBusy},
+	{"SlackThreads", testSlackThreads},
+	{"FreeTextIsStoredAlike", testFreeTextIsStoredAlike},
+	{"ConcurrentOpensOfANewDatabase", testConcurrentOpensOfANewDatabase},
+}
+
+func TestStore(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tc := range storeTests {
+				t.Run(tc.name, func(t *testing.T) {
+					db := b.newDB(t)
+					db.another = b.newDB
+					tc.run(t, db)
+				})
+			}
+		})
+	}
+}
+
+func testOpenMigratesAndReopens(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, path := openTemp(t)
+	s := db.store(t)
 	v, err := s.SchemaVersion(ctx)
 	if err != nil || v != LatestSchema() || v < 1 {
 		t.Fatalf("schema version = %d, %v; want %d", v, err, LatestSchema())
-	}
-	var mode string
-	if err := s.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
 	}
 	if _, err := s.ApproveBaseline(ctx, Baseline{Domain: "shop-example.com", Data: json.RawMessage(`{"ns":["a"]}`), ApprovedBy: "ann", ApprovedAt: t0, Reason: "initial"}); err != nil {
 		t.Fatal(err)
@@ -44,11 +164,7 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	}
 	s.Close()
 
-	s2, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s2.Close()
+	s2 := db.store(t)
 	b, err := s2.LatestBaseline(ctx, "shop-example.com")
 	if err != nil || b.Version != 1 || b.ApprovedBy != "ann" || !b.ApprovedAt.Equal(t0) || string(b.Data) != `{"ns":["a"]}` {
 		t.Fatalf("baseline after reopen = %+v, %v", b, err)
@@ -59,14 +175,14 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesNewerSchema(t *testing.T) {
+func testOpenRefusesNewerSchema(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, path := openTemp(t)
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future.sql', 0)`); err != nil {
+	s := db.store(t)
+	if _, err := raw(s).ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future.sql', 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err := Open(ctx, path, Options{})
+	_, err := db.try(ctx, Options{})
 	if err == nil || !strings.Contains(err.Error(), "schema version 999") {
 		t.Fatalf("open of a newer schema: err = %v, want a clear refusal", err)
 	}
@@ -87,9 +203,9 @@ func TestOpenBadPaths(t *testing.T) {
 	}
 }
 
-func TestObservationsHistoryOnlyOnChange(t *testing.T) {
+func testObservationsHistoryOnlyOnChange(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	steps := []struct {
 		data        string
 		wantChanged bool
@@ -127,9 +243,9 @@ func TestObservationsHistoryOnlyOnChange(t *testing.T) {
 	}
 }
 
-func TestBaselinesAreVersioned(t *testing.T) {
+func testBaselinesAreVersioned(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	for i, who := range []string{"ann", "bob", "cy"} {
 		b, err := s.ApproveBaseline(ctx, Baseline{Domain: "d.com", Data: json.RawMessage(fmt.Sprintf(`{"v":%d}`, i)), ApprovedBy: who, ApprovedAt: t0.Add(time.Duration(i) * time.Hour), Reason: "r"})
 		if err != nil || b.Version != i+1 {
@@ -152,9 +268,9 @@ func TestBaselinesAreVersioned(t *testing.T) {
 	}
 }
 
-func TestLatestBaselinesAndUnconfirmedDomains(t *testing.T) {
+func testLatestBaselinesAndUnconfirmedDomains(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	for _, d := range []string{"a.com", "b.com", "a.com"} {
 		if _, err := s.ApproveBaseline(ctx, Baseline{Domain: d, Data: json.RawMessage(`{}`), ApprovedBy: "x", ApprovedAt: t0, Reason: "r"}); err != nil {
 			t.Fatal(err)
@@ -191,9 +307,9 @@ func TestLatestBaselinesAndUnconfirmedDomains(t *testing.T) {
 	}
 }
 
-func TestIncidentsPerProblemAndAcks(t *testing.T) {
+func testIncidentsPerProblemAndAcks(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	inc := Incident{Domain: "d.com", Status: IncidentOpen, Severity: "warning", Title: "one name server lame", ThreadKey: "incident:1",
 		OpenedAt: t0, UpdatedAt: t0, Data: json.RawMessage(`{}`)}
 	first, err := s.CreateIncident(ctx, inc)
@@ -244,9 +360,9 @@ func TestIncidentsPerProblemAndAcks(t *testing.T) {
 	}
 }
 
-func TestClaimDueKeepsThreadOrder(t *testing.T) {
+func testClaimDueKeepsThreadOrder(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	enq := func(thread string) int64 {
 		id, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", Channel: "#c", ThreadKey: thread, Payload: json.RawMessage(`{}`)})
 		if err != nil {
@@ -267,7 +383,7 @@ func TestClaimDueKeepsThreadOrder(t *testing.T) {
 		var out []int64
 		for _, m := range ms {
 			out = append(out, m.ID)
-			if _, err := s.w.ExecContext(ctx, `UPDATE outbox SET claim_owner = '', claim_until = NULL WHERE id = $1`, m.ID); err != nil {
+			if _, err := raw(s).ExecContext(ctx, `UPDATE outbox SET claim_owner = '', claim_until = NULL WHERE id = $1`, m.ID); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -278,7 +394,7 @@ func TestClaimDueKeepsThreadOrder(t *testing.T) {
 	}
 	claim := func(owner string, id int64) {
 		t.Helper()
-		if _, err := s.w.ExecContext(ctx, `UPDATE outbox SET claim_owner = $2, claim_until = $3 WHERE id = $1`, id, owner, t0.Add(time.Minute).UnixMilli()); err != nil {
+		if _, err := raw(s).ExecContext(ctx, `UPDATE outbox SET claim_owner = $2, claim_until = $3 WHERE id = $1`, id, owner, t0.Add(time.Minute).UnixMilli()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -320,9 +436,9 @@ func TestClaimDueKeepsThreadOrder(t *testing.T) {
 
 // Two senders: a running claim is exclusive, a lapsed one is taken over,
 // and the first owner can no longer settle the message.
-func TestClaimsAreExclusiveUntilTheyLapse(t *testing.T) {
+func testClaimsAreExclusiveUntilTheyLapse(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	id, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", ThreadKey: "t", Payload: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -352,9 +468,9 @@ func TestClaimsAreExclusiveUntilTheyLapse(t *testing.T) {
 
 // Many senders on one file, each with its own connection pools as separate
 // processes would have: every message is claimed exactly once.
-func TestConcurrentClaimersNeverShareAMessage(t *testing.T) {
+func testConcurrentClaimersNeverShareAMessage(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, path := openTemp(t)
+	s := db.store(t)
 	const messages = 200
 	for i := range messages {
 		if _, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", ThreadKey: fmt.Sprint("t", i%7), Payload: json.RawMessage(`{}`)}); err != nil {
@@ -365,11 +481,7 @@ func TestConcurrentClaimersNeverShareAMessage(t *testing.T) {
 	claimed := map[int64]string{}
 	var wg sync.WaitGroup
 	for w := range 4 {
-		st, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
+		st := db.store(t)
 		owner := fmt.Sprint("sender-", w)
 		wg.Add(1)
 		go func() {
@@ -406,9 +518,9 @@ func TestConcurrentClaimersNeverShareAMessage(t *testing.T) {
 	}
 }
 
-func TestSilences(t *testing.T) {
+func testSilences(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	add := func(domain string, start, end time.Time) int64 {
 		id, err := s.AddSilence(ctx, Silence{Domain: domain, CreatedBy: "ann", Reason: "maintenance", CreatedAt: t0, StartsAt: start, EndsAt: end})
 		if err != nil {
@@ -462,9 +574,9 @@ func TestSilences(t *testing.T) {
 	}
 }
 
-func TestFailoverLock(t *testing.T) {
+func testFailoverLock(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	stale := 2 * time.Minute
 	a := FailoverLock{Playbook: "shop-to-backup", Holder: "ann@host1", PID: 10, Host: "host1", RunID: 1, AcquiredAt: t0}
 	if _, err := s.AcquireFailoverLock(ctx, a, t0.Add(-stale)); err != nil {
@@ -525,9 +637,9 @@ func TestFailoverLock(t *testing.T) {
 	}
 }
 
-func TestInTxRollsBack(t *testing.T) {
+func testInTxRollsBack(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	boom := errors.New("boom")
 	err := s.InTx(ctx, func(q Queries) error {
 		if _, err := q.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "open", Payload: json.RawMessage(`{}`)}); err != nil {
@@ -546,14 +658,9 @@ func TestInTxRollsBack(t *testing.T) {
 // Two Store values on one file stand for the daemon and a CLI command
 // running side by side: every write must land, none may fail with
 // "database is locked".
-func TestConcurrentWritersTwoHandles(t *testing.T) {
+func testConcurrentWritersTwoHandles(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s1, path := openTemp(t)
-	s2, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s1, s2 := db.store(t), db.store(t)
 	const workers, each = 8, 40
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*each)
@@ -598,9 +705,9 @@ func TestConcurrentWritersTwoHandles(t *testing.T) {
 	}
 }
 
-func TestSlackThreads(t *testing.T) {
+func testSlackThreads(t *testing.T, db testDB) {
 	ctx := context.Background()
-	s, _ := openTemp(t)
+	s := db.store(t)
 	if _, err := s.SlackThread(ctx, "incident:1"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v", err)
 	}
@@ -613,18 +720,21 @@ func TestSlackThreads(t *testing.T) {
 	}
 }
 
-// A CLI command and the daemon opening a new file at the same moment both
-// get a migrated store.
-func TestConcurrentOpensOfANewFile(t *testing.T) {
-	for range 20 {
-		path := filepath.Join(t.TempDir(), "nsguard.db")
+// A CLI command and the daemon (or replicas) opening a new database at the
+// same moment all get a migrated store, migrated once.
+func testConcurrentOpensOfANewDatabase(t *testing.T, db testDB) {
+	for i := range 20 {
+		fresh := db
+		if i > 0 {
+			fresh = db.another(t)
+		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 4)
 		for range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				s, err := Open(context.Background(), path, Options{})
+				s, err := fresh.try(context.Background(), Options{})
 				if err != nil {
 					errs <- err
 					return
@@ -640,5 +750,248 @@ func TestConcurrentOpensOfANewFile(t *testing.T) {
 		for err := range errs {
 			t.Fatal(err)
 		}
+		s := fresh.store(t)
+		var applied int
+		if err := raw(s).QueryRowContext(context.Background(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&applied); err != nil || applied != LatestSchema() {
+			t.Fatalf("schema_migrations holds %d rows, %v; want each migration once (%d)", applied, err, LatestSchema())
+		}
+		s.Close()
+	}
+}
+
+// The incident engine's pattern from two handles at once (two replicas, or
+// the daemon and a CLI command): read a domain's state, then write what
+// follows from it. No update may be lost, and a problem seen by both must
+// open one incident, not two.
+func testReadThenWriteTransactionsSerialise(t *testing.T, db testDB) {
+	ctx := context.Background()
+	handles := []Store{db.store(t), db.store(t)}
+	const workers, each = 6, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		st := handles[w%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				err := st.InTx(ctx, func(q Queries) error {
+					states, err := q.FindingStates(ctx, "d.com")
+					if err != nil {
+						return err
+					}
+					s := FindingState{Domain: "d.com", Class: "dns", Key: "XT_PARENT_NS_CHANGED", Severity: "critical", FirstSeen: t0, LastSeen: t0, Data: json.RawMessage(`{}`)}
+					if len(states) == 1 {
+						s = states[0]
+					}
+					s.Streak++
+					if err := q.PutFindingState(ctx, s); err != nil {
+						return err
+					}
+					open, err := q.OpenIncidents(ctx, "d.com")
+					if err != nil || len(open) > 0 {
+						return err
+					}
+					_, err = q.CreateIncident(ctx, Incident{Domain: "d.com", Status: IncidentOpen, Severity: "critical", Title: "delegation changed",
+						ThreadKey: "incident:d.com", OpenedAt: t0, UpdatedAt: t0, Data: json.RawMessage(`{}`)})
+					return err
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	states, err := handles[0].FindingStates(ctx, "d.com")
+	if err != nil || len(states) != 1 || states[0].Streak != workers*each {
+		t.Fatalf("finding states = %+v, %v; want one with streak %d (no lost update)", states, err, workers*each)
+	}
+	if open, err := handles[1].OpenIncidents(ctx, "d.com"); err != nil || len(open) != 1 {
+		t.Fatalf("open incidents = %d, %v; want exactly one", len(open), err)
+	}
+}
+
+// A writer blocked by another's long transaction waits the busy timeout and
+// then fails with ErrBusy, writing nothing; readers are never blocked.
+func testWriterWaitsThenErrBusy(t *testing.T, db testDB) {
+	ctx := context.Background()
+	holder := db.store(t)
+	other := db.open(t, Options{BusyTimeout: 300 * time.Millisecond})
+	if _, err := other.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", Payload: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	inside, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- holder.InTx(ctx, func(q Queries) error {
+			if _, err := q.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "held", Payload: json.RawMessage(`{}`)}); err != nil {
+				return err
+			}
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	if st, err := other.OutboxStats(ctx); err != nil || st.Pending != 1 {
+		t.Errorf("a reader beside a writer: stats %+v, %v; want the committed message only", st, err)
+	}
+	start := time.Now()
+	err := other.InTx(ctx, func(q Queries) error {
+		_, err := q.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "blocked", Payload: json.RawMessage(`{}`)})
+		return err
+	})
+	waited := time.Since(start)
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, ErrBusy) || waited < 250*time.Millisecond || Classify(err) != FaultBusy {
+		t.Fatalf("blocked writer: err = %v (%q) after %s; want ErrBusy, classified %q, after the 300ms busy timeout", err, Classify(err), waited, FaultBusy)
+	}
+	if st, err := other.OutboxStats(ctx); err != nil || st.Pending != 2 {
+		t.Fatalf("after: stats %+v, %v; want the two committed messages", st, err)
+	}
+}
+
+// Free text from outside (an HTTP error body, a DNS answer) with NUL bytes
+// or invalid UTF-8 is stored, and reads back the same on both backends.
+func testFreeTextIsStoredAlike(t *testing.T, db testDB) {
+	ctx := context.Background()
+	s := db.store(t)
+	id, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", ThreadKey: "t", Payload: json.RawMessage(`{"text":"caf\u00e9 \u0000"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDue(ctx, Claim{Owner: "o", Now: t0, Until: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkRetry(ctx, id, "o", 1, t0, "http 502: \x00bad gateway \xff\xfe"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.OutboxMessage(ctx, id)
+	if err != nil || m.LastError != "http 502: bad gateway \uFFFD" || string(m.Payload) != `{"text":"caf\u00e9 \u0000"}` {
+		t.Fatalf("message = %q / %s, %v", m.LastError, m.Payload, err)
+	}
+	run, err := s.CreateFailoverRun(ctx, FailoverRun{Playbook: "p", StartedBy: "ann", StartedAt: t0, Plan: json.RawMessage(`{}`), Status: "failed", Error: "webhook said \x00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutFailoverStep(ctx, FailoverStep{RunID: run, Index: 0, Name: "w", Kind: "webhook", Response: "\xc3\x28", Status: "failed"}); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := s.FailoverSteps(ctx, run)
+	if err != nil || len(steps) != 1 || steps[0].Response != "\uFFFD(" {
+		t.Fatalf("steps = %+v, %v", steps, err)
+	}
+}
+
+func TestSQLiteWAL(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "nsguard.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mode string
+	if err := s.w.QueryRowContext(context.Background(), "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	}
+}
+
+// claimerEnv, set, makes TestClaimerProcess a sender process claiming from
+// the database it names (sqlite:PATH or a URL) under the owner in
+// claimerOwnerEnv; it prints each message it claimed and delivered.
+const claimerEnv, claimerOwnerEnv = "NSGUARD_TEST_CLAIMER_DB", "NSGUARD_TEST_CLAIMER_OWNER"
+
+// TestClaimerProcess is the child process of ClaimersInSeparateProcesses;
+// run alone it does nothing.
+func TestClaimerProcess(t *testing.T) {
+	loc := os.Getenv(claimerEnv)
+	if loc == "" {
+		return
+	}
+	ctx := context.Background()
+	var s Store
+	var err error
+	if path, ok := strings.CutPrefix(loc, "sqlite:"); ok {
+		s, err = Open(ctx, path, Options{})
+	} else {
+		s, err = OpenPostgres(ctx, loc, Options{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	owner := os.Getenv(claimerOwnerEnv)
+	for idle := 0; idle < 50; {
+		now := time.Now()
+		ms, err := s.ClaimDue(ctx, Claim{Owner: owner, Now: now, Until: now.Add(time.Minute), Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) == 0 {
+			idle++
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		idle = 0
+		for _, m := range ms {
+			if err := s.MarkDelivered(ctx, m.ID, owner, 1, now); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Printf("claimed %d\n", m.ID)
+		}
+	}
+}
+
+// Three sender processes (this test binary, re-run) share one database:
+// each message is claimed and delivered by exactly one of them.
+func testClaimersInSeparateProcesses(t *testing.T, db testDB) {
+	ctx := context.Background()
+	s := db.store(t)
+	const messages = 150
+	for i := range messages {
+		if _, err := s.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", ThreadKey: fmt.Sprint("t", i%5), Payload: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for p := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestClaimerProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), claimerEnv+"="+db.location, claimerOwnerEnv+"="+fmt.Sprint("process-", p))
+		out := &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	claimedBy := map[int64]int{}
+	for p, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("process %d: %v\n%s", p, err, outs[p])
+		}
+		sc := bufio.NewScanner(outs[p])
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "claimed "); ok {
+				id, _ := strconv.ParseInt(rest, 10, 64)
+				if prev, dup := claimedBy[id]; dup {
+					t.Errorf("message %d claimed by processes %d and %d", id, prev, p)
+				}
+				claimedBy[id] = p
+			}
+		}
+	}
+	if len(claimedBy) != messages {
+		t.Fatalf("%d of %d messages delivered", len(claimedBy), messages)
+	}
+	if st, err := s.OutboxStats(ctx); err != nil || st.Pending != 0 {
+		t.Fatalf("after: %+v, %v", st, err)
 	}
 }

@@ -3,8 +3,9 @@
 -- Portable on purpose: times are BIGINT Unix milliseconds (NULL = never),
 -- JSON is TEXT, booleans are not used. The only SQLite-specific spelling is
 -- "INTEGER PRIMARY KEY AUTOINCREMENT"; the PostgreSQL migration writes
--- "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" there and is otherwise
--- the same text. Queries use $1-style placeholders, which both accept.
+-- "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" there, TEXT COLLATE "C"
+-- for TEXT, and is otherwise the same text. Queries use $1-style
+-- placeholders, which both accept.
 
 -- Latest observation per domain and check class ("dns", "registration",
 -- "audit"); data is the monitor's canonical JSON, opaque here.
