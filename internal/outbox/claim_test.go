@@ -71,6 +71,11 @@ func TestTwoSendersDeliverEachMessageOnce(t *testing.T) {
 			defer wg.Done()
 			if pending, err := cli.Wait(ctx, ids); err != nil || pending != 0 {
 				t.Errorf("round %d: %d pending, %v", round, pending, err)
+				for _, id := range ids {
+					if m, err := stA.OutboxMessage(context.Background(), id); err == nil && m.DeliveredAt.IsZero() {
+						t.Logf("pending %d: thread %q owner %q until %s attempts %d next %s err %q", m.ID, m.ThreadKey, m.ClaimOwner, m.ClaimUntil, m.Attempts, m.NextAttemptAt, m.LastError)
+					}
+				}
 			}
 		}()
 		// The CLI's wait ends when all is delivered; then stop the daemon.

@@ -389,26 +389,35 @@ func (d *Dispatcher) release(rows []store.OutboxMessage) {
 // what it enqueued, beside a daemon or without one. It returns how many of
 // ids are still pending when it stops.
 func (d *Dispatcher) Wait(ctx context.Context, ids []int64) (pending int, err error) {
-	for {
-		if _, err := d.Flush(ctx); err != nil && ctx.Err() == nil {
-			return len(ids), err
-		}
-		pending = 0
+	// count reads the outbox as it is now, even after ctx ended: what is
+	// returned is never older than the return.
+	count := func() (int, error) {
+		n := 0
 		for _, id := range ids {
 			m, err := d.st.OutboxMessage(context.WithoutCancel(ctx), id)
 			if err != nil {
 				return len(ids), fmt.Errorf("outbox: %w", err)
 			}
 			if m.DeliveredAt.IsZero() && m.DeadAt.IsZero() {
-				pending++
+				n++
 			}
 		}
-		if pending == 0 || ctx.Err() != nil {
-			return pending, nil
+		return n, nil
+	}
+	for {
+		if _, err := d.Flush(ctx); err != nil && ctx.Err() == nil {
+			return len(ids), err
+		}
+		if pending, err = count(); err != nil || pending == 0 {
+			return pending, err
+		}
+		if ctx.Err() != nil {
+			return count() // ctx may have ended during the count: count again
 		}
 		wait := min(d.nextWait(ctx), 200*time.Millisecond)
 		select {
 		case <-ctx.Done():
+			return count()
 		case <-time.After(wait):
 		case <-d.kick:
 		}
