@@ -41,34 +41,36 @@ var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 var playbookName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 type validator struct {
-	c    *Config
-	errs Errors
+	c     *Config
+	errs  Errors
+	lines *lineFinder
+	// names holds the inventory's normalised names: playbooks look their
+	// primary up here, not by a scan of every domain.
+	names map[string]bool
 }
 
 // fail reports a problem at a field path; the line is the field's own, or
-// the nearest enclosing one when the field is absent.
+// the nearest enclosing one when the field is absent. A problem decoding
+// already reported, or caused, is left out.
 func (v *validator) fail(path, format string, args ...any) {
+	if v.c.loc != nil && v.c.loc.echoes(path) {
+		return
+	}
 	line := 0
-	for p := path; p != ""; p = parentPath(p) {
-		if l, ok := v.c.lines[p]; ok {
-			line = l
-			break
-		}
+	if v.lines != nil {
+		line = v.lines.lineOrParent(path)
 	}
 	v.errs = append(v.errs, FieldError{File: v.c.File, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func parentPath(p string) string {
-	if i := strings.LastIndexAny(p, ".["); i > 0 {
-		return p[:i]
-	}
-	return ""
-}
-
-func (v *validator) has(path string) bool { _, ok := v.c.lines[path]; return ok }
+// has reports whether a required key is in the file.
+func (v *validator) has(path string) bool { return v.c.loc == nil || v.c.loc.present(path) }
 
 func (c *Config) validate() Errors {
 	v := &validator{c: c}
+	if c.loc != nil {
+		v.lines = &lineFinder{loc: c.loc}
+	}
 	v.store()
 	v.resolver()
 	v.registry()
@@ -333,10 +335,12 @@ func NormalizeDomain(s string) (string, error) {
 var labelRe = regexp.MustCompile(`^[a-z0-9_]([a-z0-9-]*[a-z0-9])?$`)
 
 func (v *validator) domains() {
-	seen := map[string]int{}
+	seen := make(map[string]int, len(v.c.Domains))
+	v.names = make(map[string]bool, len(v.c.Domains))
 	for i := range v.c.Domains {
 		d := &v.c.Domains[i]
 		p := fmt.Sprintf("domains[%d]", i)
+		v.names[CanonicalName(d.Name)] = true // as written too: a bad name is reported once, here
 		name, err := NormalizeDomain(d.Name)
 		switch {
 		case !v.has(p + ".name"):
@@ -350,6 +354,7 @@ func (v *validator) domains() {
 				v.fail(p+".name", "duplicate domain %q (also domains[%d])", name, j)
 			}
 			seen[name] = i
+			v.names[name] = true
 			d.Name = name
 		}
 		if !v.has(p + ".tier") {
@@ -465,8 +470,10 @@ func (v *validator) playbooks() {
 		seen[pb.Name] = true
 		if prim, err := NormalizeDomain(pb.Primary); err != nil {
 			v.fail(p+".primary", "%v", err)
-		} else if _, ok := v.c.Domain(prim); !ok {
-			v.fail(p+".primary", "%q is not in domains", pb.Primary)
+		} else if !v.names[prim] {
+			if v.c.loc == nil || !v.c.loc.unreadDomain(len(v.c.Domains)) {
+				v.fail(p+".primary", "%q is not in domains", pb.Primary)
+			}
 		} else {
 			pb.Primary = prim
 		}
