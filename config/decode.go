@@ -14,10 +14,10 @@ import (
 
 // FieldError is one problem in a config file, located by line and field path.
 type FieldError struct {
-	File  string
-	Line  int
-	Field string
-	Msg   string
+	File  string `json:"file"`
+	Line  int    `json:"line,omitempty"`
+	Field string `json:"field,omitempty"`
+	Msg   string `json:"message"`
 }
 
 func (e FieldError) Error() string {

@@ -21,6 +21,19 @@ const maxConfigSize = 16 << 20
 // Load reads, decodes and validates a config file. The error, if any, is an
 // Errors value listing every problem with file, line and field path.
 func Load(path string) (*Config, error) {
+	cfg, errs := LoadPartial(path)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// LoadPartial is Load for `nsguard config check`: with every problem it
+// returns the config as far as it could be read (nil only when the file is
+// not one readable YAML document), so that the files the config names can
+// be checked in the same run. Nothing may start on a config that came
+// with problems.
+func LoadPartial(path string) (*Config, Errors) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read config: %v", errors.Unwrap(err))}}
@@ -33,7 +46,7 @@ func Load(path string) (*Config, error) {
 	if len(data) > maxConfigSize {
 		return nil, Errors{{File: path, Msg: fmt.Sprintf("config larger than %d bytes", maxConfigSize)}}
 	}
-	return Parse(path, data)
+	return parse(path, data)
 }
 
 // readConfig reads at most maxConfigSize+1 bytes into a buffer of the
@@ -61,14 +74,19 @@ func readConfig(f *os.File) ([]byte, error) {
 // as the base for relative paths inside the config. A large inventory is
 // read in chunks (see chunk.go), anything else whole.
 func Parse(name string, data []byte) (*Config, error) {
-	cfg, errs, ok := parseChunked(name, data, chunkEntries)
-	if !ok {
-		cfg, errs = parseWhole(name, data)
-	}
+	cfg, errs := parse(name, data)
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return cfg, nil
+}
+
+func parse(name string, data []byte) (*Config, Errors) {
+	cfg, errs, ok := parseChunked(name, data, chunkEntries)
+	if !ok {
+		cfg, errs = parseWhole(name, data)
+	}
+	return cfg, errs
 }
 
 // parseWhole decodes the file as one yaml.v3 node tree.

@@ -33,6 +33,17 @@ func (c *Config) Line(path string) int {
 	return l
 }
 
+// Problem is err as a problem of the field at path, on the field's line (or
+// the nearest enclosing field's): checks made outside this package read
+// like the config's own.
+func (c *Config) Problem(path string, err error) FieldError {
+	line := 0
+	if c.loc != nil {
+		line = (&lineFinder{loc: c.loc}).lineOrParent(path)
+	}
+	return FieldError{File: c.File, Line: line, Field: path, Msg: err.Error()}
+}
+
 // lineFinder looks lines up, reading a chunked load's domain entries again
 // when asked; it keeps the last chunk read, since errors come in order.
 type lineFinder struct {

@@ -190,22 +190,30 @@ func parseHTTPURL(s string) (*url.URL, error) {
 }
 
 func checkHostPort(s string) error {
-	host, port := s, ""
+	_, _, err := SplitServer(s, 0)
+	return err
+}
+
+// SplitServer reads a server a config names: "host", "host:port", an IP
+// literal, "[v6]:port". The port is defPort when absent. It is the one
+// parser for them: validation uses it, and so does a failover plan before
+// it resolves a name.
+func SplitServer(s string, defPort int) (host string, port int, err error) {
+	host, port = s, defPort
 	if h, p, err := net.SplitHostPort(s); err == nil {
-		host, port = h, p
-	}
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("invalid port in %q", s)
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", 0, fmt.Errorf("invalid port in %q", s)
 		}
+		host, port = h, n
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
-		return nil
+		return host, port, nil
 	}
 	if _, ok := dns.IsDomainName(host); !ok || host == "" || strings.ContainsAny(host, " /") {
-		return fmt.Errorf("want host or host:port, got %q", s)
+		return "", 0, fmt.Errorf("want host or host:port, got %q", s)
 	}
-	return nil
+	return host, port, nil
 }
 
 func (v *validator) schedules() {
