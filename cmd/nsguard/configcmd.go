@@ -30,7 +30,10 @@ type configReport struct {
 }
 
 func newConfigCheckCmd(g *globals) *cobra.Command {
-	var output string
+	var (
+		output     string
+		configOnly bool
+	)
 	cmd := &cobra.Command{
 		Use:   "check [FILE]",
 		Short: "Check a config as the daemon will: every problem with file, line and field; exit 3 when there is one",
@@ -40,7 +43,11 @@ token or webhook URL (file readable, environment variable set), the root
 hints file, each dns_update step's TSIG key file and server, each webhook
 step's HMAC secret and templates, each verify step's servers. Nothing is
 sent and no name is resolved. Every problem is listed at once, with the
-file, the line and the field; exit 0 when there is none, 3 otherwise.`,
+file, the line and the field; exit 0 when there is none, 3 otherwise.
+
+--config-only validates the file alone, for a machine where the files it
+names do not exist (systemd credentials under /run/credentials/, Kubernetes
+secrets): the service's own ExecStartPre check reads them where they are.`,
 		Example: `  nsguard config check /etc/nsguard/nsguard.yaml
   NSGUARD_CONFIG=/etc/nsguard/nsguard.yaml nsguard config check
   nsguard config check -o json | jq '.problems[].message'`,
@@ -56,7 +63,7 @@ file, the line and the field; exit 0 when there is none, 3 otherwise.`,
 				}
 				path = args[0]
 			}
-			rep := checkConfig(path)
+			rep := checkConfig(path, !configOnly)
 			if output == "json" {
 				enc := json.NewEncoder(g.stdout)
 				enc.SetIndent("", "  ")
@@ -76,17 +83,20 @@ file, the line and the field; exit 0 when there is none, 3 otherwise.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&configOnly, "config-only", false, "validate the file alone, not the secrets, keys and hints files it names")
 	return cmd
 }
 
 // checkConfig loads path and, as far as it could be read, checks the files
-// and variables it names; a problem preflight finds in a field the config
-// already reported is left out.
-func checkConfig(path string) configReport {
+// and variables it names (unless files is false); a problem preflight finds
+// in a field the config already reported is left out.
+func checkConfig(path string, files bool) configReport {
 	cfg, errs := config.LoadPartial(path)
 	rep := configReport{File: path, Problems: errs}
 	if cfg != nil {
 		rep.Domains, rep.Playbooks = len(cfg.Domains), len(cfg.Playbooks)
+	}
+	if cfg != nil && files {
 		for _, p := range preflight.Check(cfg) {
 			if !reported(errs, p.Field) {
 				rep.Problems = append(rep.Problems, p)

@@ -210,3 +210,21 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCheckConfigOnly: --config-only validates the file and does not
+// read what it names.
+func TestConfigCheckConfigOnly(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "nsguard.yaml")
+	os.WriteFile(cfg, []byte("store: {path: a.db}\nalerts:\n  slack: {token_file: /run/credentials/nsguard.service/slack-token, channel: \"#x\"}\ndomains:\n  - {name: a-example.com, tier: 0}\n"), 0o644)
+	if code, out, stderr := runCLI(t, "config", "check", cfg); code != 3 || !strings.Contains(stderr, "alerts.slack.token_file") {
+		t.Fatalf("without --config-only: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := runCLI(t, "config", "check", "--config-only", cfg); code != 0 || out != cfg+": ok (1 domain, 0 playbooks)\n" {
+		t.Fatalf("--config-only: exit %d\n%s%s", code, out, stderr)
+	}
+	os.WriteFile(cfg, []byte("domains:\n  - {name: a-example.com, tier: 9}\n"), 0o644)
+	if code, _, stderr := runCLI(t, "config", "check", "--config-only", cfg); code != 3 || !strings.Contains(stderr, "domains[0].tier: must be 0..3") {
+		t.Fatalf("--config-only still validates: exit %d\n%s", code, stderr)
+	}
+}
