@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,8 +18,6 @@ import (
 	"github.com/robfig/cron/v3"
 	"golang.org/x/net/idna"
 )
-
-func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
 
 // EPPStatuses are the domain statuses of RFC 5731 and RFC 3915.
 var EPPStatuses = []string{
