@@ -40,7 +40,8 @@ func newConfigCheckCmd(g *globals) *cobra.Command {
 		Long: `Validates the config file (FILE, else --config or $NSGUARD_CONFIG) and
 checks what the daemon and a failover run read when they start: the Slack
 token or webhook URL (file readable, environment variable set), the root
-hints file, each dns_update step's TSIG key file and server, each webhook
+hints file, the status pages' password file, each dns_update step's TSIG
+key file and server, each webhook
 step's HMAC secret and templates, each verify step's servers. Nothing is
 sent and no name is resolved. Every problem is listed at once, with the
 file, the line and the field; exit 0 when there is none, 3 otherwise.

@@ -74,6 +74,9 @@ func TestConfigCheckIsWhatTheDaemonAccepts(t *testing.T) {
 		{name: "root hints not a hints file", yaml: func() string {
 			return strings.Replace(base, fl.env.DNS.HintsFile(), garbage, 1)
 		}, field: "resolver.root_hints", msg: "monitor: resolver: root hints " + garbage, also: "daemon"},
+		{name: "status pages' password file not one", yaml: func() string {
+			return base + fmt.Sprintf("ui:\n  basic_auth_file: %q\n", garbage)
+		}, field: "ui.basic_auth_file", msg: garbage + ":1: want user:bcrypt-hash", also: "daemon"},
 		{name: "TSIG key file missing", yaml: func() string {
 			return strings.Replace(base, key, missing, 1)
 		}, field: "playbooks[0].steps[0].dns_update.tsig_file", msg: "tsig_file " + missing + ": no such file or directory", also: "plan"},

@@ -1,20 +1,22 @@
 // Package preflight checks what nsguard reads when it starts, beyond the
 // config file itself, with the very functions that read it there: the
 // Slack token or webhook URL the daemon's alert receiver reads, the root
-// hints the checker's resolver reads, and what a failover plan reads before
-// it changes anything (TSIG keys, webhook secrets and templates, the steps'
-// servers). `nsguard config check` runs it, so a config it passes is one
+// hints the checker's resolver reads, the status pages' password file,
+// and what a failover plan reads before it changes anything (TSIG keys,
+// webhook secrets and templates, the steps' servers). `nsguard config check` runs it, so a config it passes is one
 // the daemon and a failover run accept.
 package preflight
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/notify"
 	"github.com/nsguard/nsguard/internal/notify/webhook"
+	"github.com/nsguard/nsguard/pages"
 )
 
 // Check returns every problem with the files and environment variables
@@ -35,6 +37,7 @@ func Check(cfg *config.Config) config.Errors {
 	} else {
 		ck.Close()
 	}
+	errs = append(errs, statusPages(cfg)...)
 	errs = append(errs, failover.Preflight(cfg)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
@@ -58,6 +61,25 @@ func alerts(cfg *config.Config) config.Errors {
 		return config.Errors{cfg.Problem(field, err)}
 	}
 	return nil
+}
+
+// statusPages builds the status pages as the daemon does at start
+// (ui.enabled): the htpasswd file is read and parsed, the base path
+// checked. Nothing is served.
+func statusPages(cfg *config.Config) config.Errors {
+	if !cfg.UI.Enabled {
+		return nil
+	}
+	_, err := pages.New(pages.Options{Source: pages.NewStoreSource(pages.StoreSourceOptions{}),
+		BasePath: cfg.UI.BasePath, BasicAuthFile: cfg.UI.BasicAuthFile, Refresh: cfg.UI.Refresh.D()})
+	if err == nil {
+		return nil
+	}
+	field := "ui"
+	if cfg.UI.BasicAuthFile != "" && strings.Contains(err.Error(), cfg.UI.BasicAuthFile) || strings.HasPrefix(err.Error(), "ui.basic_auth_file") {
+		field = "ui.basic_auth_file"
+	}
+	return config.Errors{cfg.Problem(field, err)}
 }
 
 func pick(fileField, file, envField string) string {

@@ -25,6 +25,8 @@ func TestCheck(t *testing.T) {
 	twoLines := write("two-lines", "https://hooks.slack.com/SECRET\nmore\n")
 	write("hints", ". 3600 NS a.root.\na.root. 3600 A 127.0.0.1\n")
 	badHints := write("bad-hints", "this is not a zone\n")
+	write("htpasswd", "ops:$2y$10$0123456789012345678901uFQDv6OPLy5ka3xO1bSpB1YD7D1Iy1/CW\n")
+	badAuth := write("bad-htpasswd", "ops:{SHA}SECRETSECRETSECRET=\n")
 	t.Setenv("NSGUARD_TEST_UNSET", "")
 	t.Setenv("NSGUARD_TEST_URL", "not a url SECRET")
 	for _, tc := range []struct {
@@ -41,6 +43,9 @@ func TestCheck(t *testing.T) {
 		{"webhook URL not a URL", "alerts:\n  slack: {webhook_url_env: NSGUARD_TEST_URL}\n",
 			":3: alerts.slack.webhook_url_env: webhook: the webhook URL is not an http(s) URL"},
 		{"hints readable", "resolver: {root_hints: hints}\n", ""},
+		{"password file readable", "ui: {basic_auth_file: htpasswd}\n", ""},
+		{"password file not bcrypt", "ui:\n  basic_auth_file: bad-htpasswd\n", ":3: ui.basic_auth_file: " + badAuth + ":1: the hash for \"ops\" is not bcrypt"},
+		{"password file unread when the pages are off", "ui: {enabled: false, basic_auth_file: bad-htpasswd}\n", ""},
 		{"hints not a hints file", "resolver:\n  root_hints: bad-hints\n", ":3: resolver.root_hints: monitor: resolver: root hints " + badHints},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
