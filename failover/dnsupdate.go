@@ -57,7 +57,7 @@ func (pl *planner) serverAddr(ctx context.Context, s string) (netip.AddrPort, er
 
 // serverSpec reads a server a step names: an IP literal with an optional
 // port (ap is valid), or a host name with an optional port, resolved when
-// the plan is made. Preflight uses it too.
+// the plan is made. CheckPlaybooks uses it too.
 func serverSpec(s string, defPort int) (ap netip.AddrPort, host string, port int, err error) {
 	if ap, err := config.ParseServer(s, defPort); err == nil {
 		return ap, "", 0, nil

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/preflight"
+	"github.com/nsguard/nsguard/internal/startcheck"
 )
 
 func init() {
@@ -89,7 +89,7 @@ secrets): the service's own ExecStartPre check reads them where they are.`,
 }
 
 // checkConfig loads path and, as far as it could be read, checks the files
-// and variables it names (unless files is false); a problem preflight finds
+// and variables it names (unless files is false); a problem startcheck finds
 // in a field the config already reported is left out.
 func checkConfig(path string, files bool) configReport {
 	cfg, errs := config.LoadPartial(path)
@@ -98,7 +98,7 @@ func checkConfig(path string, files bool) configReport {
 		rep.Domains, rep.Playbooks = len(cfg.Domains), len(cfg.Playbooks)
 	}
 	if cfg != nil && files {
-		for _, p := range preflight.Check(cfg) {
+		for _, p := range startcheck.Check(cfg) {
 			if !reported(errs, p.Field) {
 				rep.Problems = append(rep.Problems, p)
 			}

@@ -45,9 +45,9 @@ func TestServerSpec(t *testing.T) {
 	}
 }
 
-// TestPreflight: what a plan would stop on is found without a plan, on the
+// TestCheckPlaybooks: what a plan would stop on is found without a plan, on the
 // field's line; a playbook whose files are all there has no problem.
-func TestPreflight(t *testing.T) {
+func TestCheckPlaybooks(t *testing.T) {
 	dir := t.TempDir()
 	key := filepath.Join(dir, "tsig.key")
 	if err := os.WriteFile(key, []byte("key \"k\" {\n\talgorithm hmac-sha256;\n\tsecret \"aGVsbG8gd29ybGQ=\";\n};\n"), 0o600); err != nil {
@@ -77,7 +77,7 @@ playbooks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Preflight(cfg).Error()
+	got := CheckPlaybooks(cfg).Error()
 	want := []string{
 		`:15: playbooks[1].steps[0].dns_update.tsig_file: tsig_file ` + filepath.Join(dir, "missing.key") + `: no such file or directory`,
 		`:16: playbooks[1].steps[1].webhook.secret_env: environment variable NSGUARD_TEST_PREFLIGHT_SECRET is empty or unset`,

@@ -11,13 +11,13 @@ import (
 	"github.com/nsguard/nsguard/internal/notify"
 )
 
-// Preflight reads what planning the config's playbooks reads before it
+// CheckPlaybooks reads what planning the config's playbooks reads before it
 // asks any server or changes anything: each dns_update's TSIG key, each
 // webhook's HMAC secret and templates, each notify template, each verify
 // step's expected answer, and every server a step names. It calls the
 // functions a plan calls, so `nsguard config check` passes only when a
 // plan gets past them. It sends nothing and resolves no name.
-func Preflight(cfg *config.Config) config.Errors {
+func CheckPlaybooks(cfg *config.Config) config.Errors {
 	var errs config.Errors
 	for i, pb := range cfg.Playbooks {
 		pl := &planner{pb: pb}

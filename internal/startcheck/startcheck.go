@@ -1,11 +1,11 @@
-// Package preflight checks what nsguard reads when it starts, beyond the
+// Package startcheck checks what nsguard reads when it starts, beyond the
 // config file itself, with the very functions that read it there: the
 // Slack token or webhook URL the daemon's alert receiver reads, the root
 // hints the checker's resolver reads, the status pages' password file,
 // and what a failover plan reads before it changes anything (TSIG keys,
 // webhook secrets and templates, the steps' servers). `nsguard config check` runs it, so a config it passes is one
 // the daemon and a failover run accept.
-package preflight
+package startcheck
 
 import (
 	"sort"
@@ -38,7 +38,7 @@ func Check(cfg *config.Config) config.Errors {
 		ck.Close()
 	}
 	errs = append(errs, statusPages(cfg)...)
-	errs = append(errs, failover.Preflight(cfg)...)
+	errs = append(errs, failover.CheckPlaybooks(cfg)...)
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
 }
