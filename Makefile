@@ -1,8 +1,8 @@
 # nsguard — `make test` is the one test command (README, CI).
 GO ?= go
 
-.PHONY: test deps fmt vet build bench
-test: deps fmt vet
+.PHONY: test deps fmt vet tidy staticcheck build bench
+test: deps fmt vet tidy staticcheck
 	$(GO) test -race -timeout 20m ./...
 
 deps:
@@ -14,6 +14,14 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+
+# go.mod and go.sum say exactly what the code imports.
+tidy:
+	$(GO) mod tidy -diff
+
+# Pinned in go.mod's tool directive: only the module proxy is needed.
+staticcheck:
+	$(GO) tool staticcheck ./...
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o nsguard ./cmd/nsguard

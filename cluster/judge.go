@@ -55,9 +55,8 @@ func Judge(domain string, reports []Report, quorum int) []finding.Finding {
 		quorum = Quorum(len(checked))
 	}
 	type seen struct {
-		f     finding.Finding
-		from  []string
-		first int
+		f    finding.Finding
+		from []string
 	}
 	byKey := map[string]*seen{}
 	var order []string

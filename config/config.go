@@ -25,8 +25,8 @@ type Config struct {
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
-	// lines maps a field path ("domains[2].tier") to its line in File.
-	lines map[string]int
+	// loc says where each field is in File (nil when built in code).
+	loc *locations
 }
 
 // Store says where the database lives: a SQLite file (Path, the default)
@@ -188,8 +188,8 @@ type UI struct {
 
 // Domain is one entry of the critical-domain inventory.
 type Domain struct {
-	Name     string   `yaml:"name"`
-	Tier     int      `yaml:"tier"`
+	Name     string   `yaml:"name" nsguard:"required"`
+	Tier     int      `yaml:"tier" nsguard:"required"`
 	Owner    string   `yaml:"owner"`
 	Services []string `yaml:"services"`
 	Backups  []string `yaml:"backups"`
@@ -444,9 +444,6 @@ func (c *Config) PlaybooksFor(domain string) []Playbook {
 func (c *Config) RequiredLocksFor(tier int) []string {
 	return c.Policy.RequiredLocks[fmt.Sprintf("tier%d", tier)]
 }
-
-// Line returns the line of a field path in the config file (0 if unknown).
-func (c *Config) Line(path string) int { return c.lines[path] }
 
 // CanonicalName lower-cases a domain name and strips the trailing dot.
 func CanonicalName(s string) string {

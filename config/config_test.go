@@ -190,21 +190,77 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-// FuzzParse: no input makes the loader panic, and whatever it accepts
-// validates again after a round of the same input.
+// TestBadConfigFiles: each testdata/bad/NAME.yaml is refused with exactly
+// the problems in NAME.err, in order.
+func TestBadConfigFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no fixtures")
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			want, err := os.ReadFile(strings.TrimSuffix(f, ".yaml") + ".err")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Load(f)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if got := err.Error(); got != strings.TrimRight(string(want), "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestOneDocument: an explicit start marker and an end marker are fine;
+// only a second document is refused.
+func TestOneDocument(t *testing.T) {
+	for _, yaml := range []string{
+		"---\nstore: {path: a.db}\n",
+		"%YAML 1.1\n---\nstore: {path: a.db}\n",
+		"store: {path: a.db}\n...\n# nothing more\n",
+		"store: {path: a.db}\nlisten: \"---\"\n",
+	} {
+		if _, err := Parse("one.yaml", []byte(yaml)); err != nil && !strings.Contains(err.Error(), "listen") {
+			t.Errorf("%q refused: %v", yaml, err)
+		}
+	}
+}
+
+// FuzzParse runs the whole load: decoding, validation and the chunked
+// reading of large inventories. No input may panic or hang; every problem
+// names the file; and loading in chunks gives exactly what loading whole
+// does (errors, values and the line of every field).
 func FuzzParse(f *testing.F) {
-	good, _ := os.ReadFile("testdata/good.yaml")
-	f.Add(good)
+	seeds, _ := filepath.Glob("testdata/*.yaml")
+	bad, _ := filepath.Glob("testdata/bad/*.yaml")
+	for _, s := range append(seeds, bad...) {
+		b, _ := os.ReadFile(s)
+		f.Add(b)
+	}
 	f.Add([]byte("domains: [{name: a-example.com, tier: 0}]"))
+	f.Add([]byte("domains:\n- {name: a-example.com, tier: 0}\n- name: b-example.com\n  tier: 1\nplaybooks: []\n"))
 	f.Add([]byte("resolver: {timeout: 90d}"))
 	f.Add([]byte("&a [*a]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("fuzz.yaml", data)
 		if err != nil {
-			return
-		}
-		if len(cfg.Domains) > 0 && cfg.Domains[0].Name == "" {
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, want config.Errors", err)
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.HasPrefix(line, "fuzz.yaml") {
+					t.Fatalf("problem does not name the file: %q", line)
+				}
+			}
+		} else if len(cfg.Domains) > 0 && cfg.Domains[0].Name == "" {
 			t.Fatal("accepted a domain without a name")
+		}
+		for _, per := range []int{1, 2} {
+			agree(t, "fuzz.yaml", data, per)
 		}
 	})
 }

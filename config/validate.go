@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,8 +18,6 @@ import (
 	"github.com/robfig/cron/v3"
 	"golang.org/x/net/idna"
 )
-
-func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
 
 // EPPStatuses are the domain statuses of RFC 5731 and RFC 3915.
 var EPPStatuses = []string{
@@ -41,34 +38,46 @@ var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 var playbookName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 type validator struct {
-	c    *Config
-	errs Errors
+	c     *Config
+	errs  Errors
+	lines *lineFinder
+	// names holds the inventory's normalised names: playbooks look their
+	// primary up here, not by a scan of every domain.
+	names map[string]bool
 }
 
 // fail reports a problem at a field path; the line is the field's own, or
-// the nearest enclosing one when the field is absent.
+// the nearest enclosing one when the field is absent. A problem decoding
+// already reported, or caused, is left out.
 func (v *validator) fail(path, format string, args ...any) {
+	if v.c.loc != nil && v.c.loc.echoes(path) {
+		return
+	}
 	line := 0
-	for p := path; p != ""; p = parentPath(p) {
-		if l, ok := v.c.lines[p]; ok {
-			line = l
-			break
-		}
+	if v.lines != nil {
+		line = v.lines.lineOrParent(path)
 	}
 	v.errs = append(v.errs, FieldError{File: v.c.File, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-func parentPath(p string) string {
-	if i := strings.LastIndexAny(p, ".["); i > 0 {
-		return p[:i]
-	}
-	return ""
-}
+// has reports whether a required key is in the file.
+func (v *validator) has(path string) bool { return v.c.loc == nil || v.c.loc.present(path) }
 
-func (v *validator) has(path string) bool { _, ok := v.c.lines[path]; return ok }
+// written reports whether the file itself sets the key at path (a default
+// does not count).
+func (v *validator) written(path string) bool {
+	if v.c.loc == nil {
+		return false
+	}
+	_, ok := (&lineFinder{loc: v.c.loc}).line(path)
+	return ok
+}
 
 func (c *Config) validate() Errors {
 	v := &validator{c: c}
+	if c.loc != nil {
+		v.lines = &lineFinder{loc: c.loc}
+	}
 	v.store()
 	v.resolver()
 	v.registry()
@@ -92,7 +101,7 @@ func (v *validator) store() {
 	}
 	// store.path has a default: a PostgreSQL key replaces it unless the
 	// file names a path too.
-	if len(set) > 0 && !v.has("store.path") {
+	if len(set) > 0 && !v.written("store.path") {
 		s.Path = ""
 	}
 	if s.Path != "" {
@@ -234,22 +243,30 @@ func parseHTTPURL(s string) (*url.URL, error) {
 }
 
 func checkHostPort(s string) error {
-	host, port := s, ""
+	_, _, err := SplitServer(s, 0)
+	return err
+}
+
+// SplitServer reads a server a config names: "host", "host:port", an IP
+// literal, "[v6]:port". The port is defPort when absent. It is the one
+// parser for them: validation uses it, and so does a failover plan before
+// it resolves a name.
+func SplitServer(s string, defPort int) (host string, port int, err error) {
+	host, port = s, defPort
 	if h, p, err := net.SplitHostPort(s); err == nil {
-		host, port = h, p
-	}
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("invalid port in %q", s)
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return "", 0, fmt.Errorf("invalid port in %q", s)
 		}
+		host, port = h, n
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
-		return nil
+		return host, port, nil
 	}
 	if _, ok := dns.IsDomainName(host); !ok || host == "" || strings.ContainsAny(host, " /") {
-		return fmt.Errorf("want host or host:port, got %q", s)
+		return "", 0, fmt.Errorf("want host or host:port, got %q", s)
 	}
-	return nil
+	return host, port, nil
 }
 
 func (v *validator) schedules() {
@@ -379,10 +396,12 @@ func NormalizeDomain(s string) (string, error) {
 var labelRe = regexp.MustCompile(`^[a-z0-9_]([a-z0-9-]*[a-z0-9])?$`)
 
 func (v *validator) domains() {
-	seen := map[string]int{}
+	seen := make(map[string]int, len(v.c.Domains))
+	v.names = make(map[string]bool, len(v.c.Domains))
 	for i := range v.c.Domains {
 		d := &v.c.Domains[i]
 		p := fmt.Sprintf("domains[%d]", i)
+		v.names[CanonicalName(d.Name)] = true // as written too: a bad name is reported once, here
 		name, err := NormalizeDomain(d.Name)
 		switch {
 		case !v.has(p + ".name"):
@@ -396,6 +415,7 @@ func (v *validator) domains() {
 				v.fail(p+".name", "duplicate domain %q (also domains[%d])", name, j)
 			}
 			seen[name] = i
+			v.names[name] = true
 			d.Name = name
 		}
 		if !v.has(p + ".tier") {
@@ -511,8 +531,10 @@ func (v *validator) playbooks() {
 		seen[pb.Name] = true
 		if prim, err := NormalizeDomain(pb.Primary); err != nil {
 			v.fail(p+".primary", "%v", err)
-		} else if _, ok := v.c.Domain(prim); !ok {
-			v.fail(p+".primary", "%q is not in domains", pb.Primary)
+		} else if !v.names[prim] {
+			if v.c.loc == nil || !v.c.loc.unreadDomain(len(v.c.Domains)) {
+				v.fail(p+".primary", "%q is not in domains", pb.Primary)
+			}
 		} else {
 			pb.Primary = prim
 		}

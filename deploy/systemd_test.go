@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -155,12 +156,74 @@ func TestSystemdSecurity(t *testing.T) {
 }
 
 // TestUnitConfigCheck: ExecStartPre's and ExecReload's `config check`
-// accepts the production example.
+// accepts the production example once the credentials the unit loads are
+// in place, and refuses it, naming them, when they are not: config check
+// reads what the daemon and a failover run read. Every credential the
+// example reads is one the unit loads.
 func TestUnitConfigCheck(t *testing.T) {
 	bin, _ := buildNsguard(t)
-	if out, err := exec.Command(bin, "config", "check", "examples/nsguard.yaml").CombinedOutput(); err != nil {
-		t.Errorf("nsguard config check examples/nsguard.yaml: %v\n%s", err, out)
+	const creds = "/run/credentials/nsguard.service/"
+	example, err := os.ReadFile("examples/nsguard.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
+	unit, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := map[string]bool{}
+	for _, v := range unitDirectives(string(unit))["Service"]["LoadCredential"] {
+		loaded[strings.SplitN(v, ":", 2)[0]] = true
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"slack-token": "xoxb-0000-example\n",
+		"tsig.key":    "key \"nsguard-switch\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=\";\n};\n",
+	}
+	for _, line := range strings.Split(string(example), "\n") {
+		if i := strings.Index(line, creds); i >= 0 && !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			name := strings.Fields(line[i+len(creds):])[0]
+			if !loaded[name] {
+				t.Errorf("the example reads credential %s, which the unit does not load", name)
+			}
+			if _, ok := files[name]; !ok {
+				t.Errorf("credential %s: the test has no stand-in for it", name)
+			}
+		}
+	}
+	// As systemd would run it: the credentials in place.
+	cfg := filepath.Join(dir, "nsguard.yaml")
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(example), creds, dir+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "config", "check", cfg).CombinedOutput(); err != nil {
+		t.Errorf("nsguard config check (the example, credentials in place): %v\n%s", err, out)
+	}
+	// Without them, each is named.
+	empty := filepath.Join(t.TempDir(), "nsguard.yaml")
+	if err := os.WriteFile(empty, []byte(strings.ReplaceAll(string(example), creds, filepath.Dir(empty)+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "config", "check", empty).CombinedOutput()
+	if code := exitCode(err); code != 3 || !strings.Contains(string(out), "alerts.slack.token_file: read secret file") || !strings.Contains(string(out), "dns_update.tsig_file: tsig_file") {
+		t.Errorf("nsguard config check without the credentials: exit %d\n%s", code, out)
+	}
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // TestDaemonCommand: `daemon --config`, which the unit's ExecStart and the

@@ -41,14 +41,12 @@ type rrsetChange struct {
 // serverAddr turns "host" or "host:port" into an address: IP literals as
 // they are, names by iterative resolution.
 func (pl *planner) serverAddr(ctx context.Context, s string) (netip.AddrPort, error) {
-	port := pl.e.cfg.Resolver.Port
-	if ap, err := config.ParseServer(s, port); err == nil {
-		return ap, nil
+	ap, host, port, err := serverSpec(s, pl.e.cfg.Resolver.Port)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%w: %v", ErrUsage, err)
 	}
-	host := s
-	if h, p, err := splitHostPort(s); err == nil {
-		host = h
-		port = p
+	if ap.IsValid() {
+		return ap, nil
 	}
 	addrs, err := pl.cycle.LookupAddrs(ctx, host)
 	if err != nil {
@@ -57,16 +55,17 @@ func (pl *planner) serverAddr(ctx context.Context, s string) (netip.AddrPort, er
 	return netip.AddrPortFrom(addrs[0], uint16(port)), nil
 }
 
-func splitHostPort(s string) (string, int, error) {
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return "", 0, errors.New("no port")
+// serverSpec reads a server a step names: an IP literal with an optional
+// port (ap is valid), or a host name with an optional port, resolved when
+// the plan is made. CheckPlaybooks uses it too.
+func serverSpec(s string, defPort int) (ap netip.AddrPort, host string, port int, err error) {
+	if ap, err := config.ParseServer(s, defPort); err == nil {
+		return ap, "", 0, nil
 	}
-	var p int
-	if _, err := fmt.Sscanf(s[i+1:], "%d", &p); err != nil || p < 1 || p > 65535 {
-		return "", 0, errors.New("bad port")
+	if host, port, err = config.SplitServer(s, defPort); err != nil {
+		return netip.AddrPort{}, "", 0, err
 	}
-	return s[:i], p, nil
+	return netip.AddrPort{}, host, port, nil
 }
 
 func (pl *planner) planUpdate(ctx context.Context, sp *StepPlan, u *config.DNSUpdateStep) error {

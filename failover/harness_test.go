@@ -123,6 +123,25 @@ func (h *harness) config(keyFile string) *config.Config {
 // configWith renders the lab config with the given playbooks section.
 func (h *harness) configWith(playbooks string) *config.Config {
 	h.t.Helper()
+	cfg, err := config.Parse(filepath.Join(h.dir, "nsguard.yaml"), []byte(h.configYAML(playbooks)))
+	if err != nil {
+		h.t.Fatalf("lab config: %v", err)
+	}
+	return cfg
+}
+
+// writeConfig writes the harness's config, the playbook under test
+// included, where another process can load it.
+func (h *harness) writeConfig() string {
+	h.t.Helper()
+	p := filepath.Join(h.dir, "nsguard.yaml")
+	if err := os.WriteFile(p, []byte(h.configYAML(h.playbookYAML(h.keyFile))), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func (h *harness) configYAML(playbooks string) string {
 	extra := fmt.Sprintf(`registry:
   rdap_bootstrap: %q
   iana_whois: %q
@@ -135,11 +154,7 @@ policy:
     tier1: [clientTransferProhibited]
   expiry: {warning: 90d, critical: 30d}
 `, h.env.Reg.BootstrapURL(), h.env.Reg.IANAWhoisAddr()) + playbooks
-	cfg, err := config.Parse(filepath.Join(h.dir, "nsguard.yaml"), []byte(h.env.DNS.ConfigYAML(filepath.Join(h.dir, "nsguard.db"), extra)))
-	if err != nil {
-		h.t.Fatalf("lab config: %v", err)
-	}
-	return cfg
+	return h.env.DNS.ConfigYAML(filepath.Join(h.dir, "nsguard.db"), extra)
 }
 
 // engine builds an engine over the harness's store; each gets a fresh

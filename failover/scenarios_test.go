@@ -31,6 +31,7 @@ var scenarios = []struct {
 	{"dry run changes nothing", testDryRun},
 	{"wrong key: a clear error and nothing changed", testWrongKey},
 	{"run killed after a step resumes without repeating it", testKilledAndResumed},
+	{"run killed with SIGKILL: its lock is taken over at once", testKilledWithSIGKILL},
 	{"interrupted run resumes and repeats only the step in flight", testInterruptedAndResumed},
 	{"two concurrent runs: the second is refused", testConcurrentRuns},
 	{"rollback restores the records", testRollback},

@@ -145,14 +145,14 @@ func indentOf(s string) int {
 // nextIndented reports whether the line after lines[n] is indented
 // deeper than ind.
 func nextIndented(lines []string, n, ind int) bool {
-	for _, l := range lines[n+1 : min(n+2, len(lines))] {
-		l = strings.TrimRight(l, "\r")
-		if strings.TrimSpace(l) == "" {
-			return false
-		}
-		return indentOf(l) > ind
+	if n+1 >= len(lines) {
+		return false
 	}
-	return false
+	l := strings.TrimRight(lines[n+1], "\r")
+	if strings.TrimSpace(l) == "" {
+		return false
+	}
+	return indentOf(l) > ind
 }
 
 // isHeading reports whether a line without a colon can name a block:

@@ -8,11 +8,11 @@ import (
 
 func TestBaselineApproveShowDiff(t *testing.T) {
 	env, cfg := startEnv(t, "")
-	code, out, stderr := runCLI(t, "baseline", "approve", "--config", cfg)
+	code, _, stderr := runCLI(t, "baseline", "approve", "--config", cfg)
 	if code != 3 || !strings.Contains(stderr, "--reason is required") {
 		t.Fatalf("approve without a reason: exit %d %s", code, stderr)
 	}
-	code, out, stderr = runCLI(t, "baseline", "diff", "--config", cfg, "shop-example.com")
+	code, out, stderr := runCLI(t, "baseline", "diff", "--config", cfg, "shop-example.com")
 	if code != 3 || !strings.Contains(out, "no approved baseline") {
 		t.Fatalf("diff before approval: exit %d\n%s%s", code, out, stderr)
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -56,4 +59,121 @@ func TestChecksDoc(t *testing.T) {
 			t.Errorf("%s is registered but has no section in docs/checks.md", id)
 		}
 	}
+}
+
+// TestDocTranscripts replays the terminal transcripts of README.md and
+// docs/*.md that this binary can replay alone — blocks of "$ cat FILE"
+// (the lines after it are written to FILE) and "$ nsguard …" (the lines
+// after it are what it prints) — in an empty directory, and requires the
+// same output, so an example cannot drift from the program.
+// NSGUARD_UPDATE_DOCS=1 rewrites the outputs from what the program prints.
+func TestDocTranscripts(t *testing.T) {
+	docs, _ := filepath.Glob("../../docs/*.md")
+	docs = append([]string{"../../README.md"}, docs...)
+	replayed := map[string]int{}
+	for _, path := range docs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := string(b)
+		updated := doc
+		for _, blk := range transcriptBlocks(doc) {
+			var got string
+			t.Run(filepath.Base(path), func(t *testing.T) { got = replay(t, blk) })
+			if got == blk.text {
+				replayed[path]++
+				continue
+			}
+			if os.Getenv("NSGUARD_UPDATE_DOCS") != "" {
+				updated = strings.Replace(updated, blk.text, got, 1)
+				replayed[path]++
+				continue
+			}
+			t.Errorf("%s: the example does not match what nsguard prints (NSGUARD_UPDATE_DOCS=1 go test ./cmd/nsguard -run TestDocTranscripts):\n--- doc\n%s--- nsguard\n%s", path, blk.text, got)
+		}
+		if updated != doc {
+			if err := os.WriteFile(path, []byte(updated), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if replayed["../../README.md"] == 0 {
+		t.Error("README.md has no replayable transcript: the config check example is gone?")
+	}
+}
+
+type transcript struct {
+	text string // the block's lines, fences excluded
+	cmds []transcriptCmd
+}
+
+type transcriptCmd struct {
+	line string   // "$ nsguard config check bad.yaml"
+	args []string // after the "$ "
+	body string   // the lines after it
+}
+
+// transcriptBlocks finds the fenced blocks made only of "$ cat" and
+// "$ nsguard config" commands.
+func transcriptBlocks(doc string) []transcript {
+	var out []transcript
+	lines := strings.SplitAfter(doc, "\n")
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "```") {
+			continue
+		}
+		j := i + 1
+		for j < len(lines) && !strings.HasPrefix(lines[j], "```") {
+			j++
+		}
+		body := lines[i+1 : min(j, len(lines))]
+		i = j
+		if len(body) == 0 || !strings.HasPrefix(body[0], "$ ") {
+			continue
+		}
+		tr := transcript{text: strings.Join(body, "")}
+		ok := true
+		for _, l := range body {
+			if strings.HasPrefix(l, "$ ") {
+				args := strings.Fields(strings.TrimPrefix(l, "$ "))
+				switch {
+				case len(args) == 2 && args[0] == "cat":
+				case len(args) >= 2 && args[0] == "nsguard" && args[1] == "config":
+				default:
+					ok = false
+				}
+				tr.cmds = append(tr.cmds, transcriptCmd{line: l, args: args})
+				continue
+			}
+			tr.cmds[len(tr.cmds)-1].body += l
+		}
+		if ok {
+			out = append(out, tr)
+		}
+	}
+	return out
+}
+
+// replay runs a transcript in an empty directory and returns it as the
+// program would print it.
+func replay(t *testing.T, tr transcript) string {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	t.Setenv("NSGUARD_CONFIG", "")
+	var b strings.Builder
+	for _, c := range tr.cmds {
+		b.WriteString(c.line)
+		if c.args[0] == "cat" {
+			if err := os.WriteFile(c.args[1], []byte(c.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(c.body)
+			continue
+		}
+		var out, errb bytes.Buffer
+		run(context.Background(), c.args[1:], strings.NewReader(""), &out, &errb)
+		b.WriteString(out.String() + errb.String())
+	}
+	return b.String()
 }

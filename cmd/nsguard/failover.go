@@ -459,6 +459,7 @@ func playbookOverview(ctx context.Context, g *globals, env *failoverEnv, output 
 		Playbook string               `json:"playbook"`
 		Lock     *store.FailoverLock  `json:"lock,omitempty"`
 		Stale    bool                 `json:"lock_stale,omitempty"`
+		Gone     bool                 `json:"lock_process_gone,omitempty"`
 		Latest   *store.FailoverRun   `json:"latest_run,omitempty"`
 		Steps    []store.FailoverStep `json:"-"`
 	}
@@ -473,6 +474,7 @@ func playbookOverview(ctx context.Context, g *globals, env *failoverEnv, output 
 		if held {
 			r.Lock = &l
 			r.Stale = now.Sub(l.HeartbeatAt) > time.Duration(env.eng.LockStale())
+			r.Gone = failover.LockProcessGone(l)
 		}
 		runs, err := env.eng.History(ctx, p.Name, 1)
 		if err != nil {
@@ -495,8 +497,11 @@ func playbookOverview(ctx context.Context, g *globals, env *failoverEnv, output 
 	for _, r := range rows {
 		lock := "free"
 		if r.Lock != nil {
-			lock = fmt.Sprintf("held by run %d (%s), heartbeat %s ago", r.Lock.RunID, r.Lock.Holder, now.Sub(r.Lock.HeartbeatAt).Round(time.Second))
-			if r.Stale {
+			lock = fmt.Sprintf("held by %s, heartbeat %s ago", env.eng.LockHolder(ctx, *r.Lock), now.Sub(r.Lock.HeartbeatAt).Round(time.Second))
+			switch {
+			case r.Gone:
+				lock += ", its process is gone: the next run takes it over"
+			case r.Stale:
 				lock += ", stale: the next run takes it over"
 			}
 		}

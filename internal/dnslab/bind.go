@@ -300,14 +300,14 @@ func (b *BIND) Sync(ctx context.Context, w *World, addrs []netip.Addr, port int)
 	}
 	// Zones named fails to load are counted from before the reload: named
 	// can log the failure before rndc returns.
-	loadErrs := 0
+	loadErrs, loads := 0, 0
 	if restart {
 		if b.proc, err = b.startNamed(); err != nil {
 			return err
 		}
 		b.stats.Starts++
 	} else {
-		loadErrs = b.proc.out.count("not loaded due to errors")
+		loadErrs, loads = b.proc.out.count("not loaded due to errors"), b.proc.out.loads()
 		if err := b.rndc(ctx, port, "reconfig"); err != nil {
 			return err
 		}
@@ -317,7 +317,7 @@ func (b *BIND) Sync(ctx context.Context, w *World, addrs []netip.Addr, port int)
 	wait := b.opts.Wait + time.Duration(len(want)/500)*time.Second
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if err := b.awaitServing(wctx, wait, addrs, want, port, loadErrs); err != nil {
+	if err := b.awaitServing(wctx, wait, addrs, want, port, loadErrs, loads); err != nil {
 		return fmt.Errorf("%w\nnamed's last words:\n%s", err, b.proc.out.tail(25))
 	}
 	// Addresses the world took away from BIND (a faulty host) must be free
@@ -610,7 +610,7 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 // awaitServing polls until every address answers the sync zone's SOA with
 // this generation (the new config is in force there) and every (view, zone)
 // not confirmed before answers its SOA with authority and the right serial.
-func (b *BIND) awaitServing(ctx context.Context, wait time.Duration, addrs []netip.Addr, want []viewZone, port int, loadErrs int) error {
+func (b *BIND) awaitServing(ctx context.Context, wait time.Duration, addrs []netip.Addr, want []viewZone, port int, loadErrs, loads int) error {
 	pending := map[string]func(context.Context) error{}
 	for _, a := range addrs {
 		ap := netip.AddrPortFrom(a, uint16(port)).String()
@@ -638,6 +638,13 @@ func (b *BIND) awaitServing(ctx context.Context, wait time.Duration, addrs []net
 			return fmt.Errorf("dnslab: bind: named exited (%v)", b.proc.exitErr())
 		}
 		if n := b.proc.out.count("not loaded due to errors") - loadErrs; n > 0 {
+			// named goes on loading the other zones, and logging their
+			// errors: wait until it says it is done, or the next sync
+			// would count this one's errors as its own.
+			for b.proc.out.loads() <= loads && ctx.Err() == nil && !b.proc.exited() {
+				time.Sleep(10 * time.Millisecond)
+			}
+			n = b.proc.out.count("not loaded due to errors") - loadErrs
 			return fmt.Errorf("dnslab: bind: named could not load %d zone(s)", n)
 		}
 		select {
@@ -987,7 +994,7 @@ type ringLog struct {
 	counts map[string]int
 }
 
-var watchedLines = []string{"not loaded due to errors"}
+var watchedLines = []string{"not loaded due to errors", "all zones loaded", "any newly configured zones are now loaded"}
 
 func newRingLog(n int) *ringLog {
 	return &ringLog{lines: make([]string, 0, n), counts: map[string]int{}}
@@ -1013,6 +1020,12 @@ func (r *ringLog) count(s string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.counts[s]
+}
+
+// loads counts the loads named has finished: at start, and after each
+// reconfig (its zones' errors, if any, are all logged by then).
+func (r *ringLog) loads() int {
+	return r.count("all zones loaded") + r.count("any newly configured zones are now loaded")
 }
 
 func (r *ringLog) tail(n int) string {

@@ -50,10 +50,11 @@ func newDNSKEY(origin string, flags uint16, priv *ecdsa.PrivateKey) *dns.DNSKEY 
 }
 
 func ecdsaPublicKey(pub *ecdsa.PublicKey) string {
-	b := make([]byte, 64)
-	pub.X.FillBytes(b[:32])
-	pub.Y.FillBytes(b[32:])
-	return toBase64(b)
+	b, err := pub.Bytes() // 0x04 || X || Y
+	if err != nil {
+		panic("dnslab: encoding a public key: " + err.Error())
+	}
+	return toBase64(b[1:])
 }
 
 // Sign makes the zone DNSSEC-signed (ECDSA P-256, a KSK and a ZSK) with

@@ -370,9 +370,8 @@ func TestTokenNeverLogged(t *testing.T) {
 		}
 		return slackrecorder.Reply{}
 	})
-	var ids []int64
 	for i := range 6 {
-		ids = append(ids, h.enqueue(notify.KindOpen, fmt.Sprint("incident:", i), "#dns-oncall", fmt.Sprint("m", i)))
+		h.enqueue(notify.KindOpen, fmt.Sprint("incident:", i), "#dns-oncall", fmt.Sprint("m", i))
 	}
 	for range 5 {
 		h.flush()
