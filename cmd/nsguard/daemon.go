@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/nsguard/nsguard/internal/daemon"
 	"github.com/nsguard/nsguard/internal/sdnotify"
+	"github.com/nsguard/nsguard/internal/startcheck"
 )
 
 func init() {
@@ -27,6 +29,11 @@ cycles and stops. Logs are JSON on stderr.`,
 				cfg, err := g.loadConfig()
 				if err != nil {
 					return err
+				}
+				// Exactly what `nsguard config check` accepts: every file and
+				// variable the config names, all problems at once.
+				if errs := startcheck.Check(cfg); len(errs) > 0 {
+					return withCode(exitUsage, fmt.Errorf("invalid config:\n%w", errs))
 				}
 				log := g.logger(true)
 				hup := make(chan os.Signal, 1)

@@ -19,12 +19,12 @@ func init() {
 	commands = append(commands, func(g *globals) *cobra.Command {
 		cmd := &cobra.Command{
 			Use:   "store",
-			Short: "The database itself: copy a SQLite store into PostgreSQL",
+			Short: "The database itself: check, back up, restore, copy into PostgreSQL",
 			Long: `nsguard keeps its state in one SQLite file (store.path) or in a PostgreSQL
 database (store.url, store.url_file or store.url_env). These commands work on
-the database as a whole.`,
+the database as a whole; docs/operations.md says when to use them.`,
 		}
-		cmd.AddCommand(storeMigrateCmd(g))
+		cmd.AddCommand(storeCheckCmd(g), storeBackupCmd(g), storeRestoreCmd(g), storeMigrateCmd(g))
 		return cmd
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/nsguard/nsguard/internal/health"
 	"github.com/nsguard/nsguard/internal/incident"
 	"github.com/nsguard/nsguard/internal/outbox"
+	"github.com/nsguard/nsguard/internal/startcheck"
 	"github.com/nsguard/nsguard/internal/store"
 	"github.com/nsguard/nsguard/pages"
 )
@@ -357,6 +358,13 @@ func (d *Daemon) reload() {
 	d.opts.Notify("reloading")
 	defer d.opts.Notify("ready")
 	cfg, err := config.Load(d.opts.ConfigPath)
+	if err == nil {
+		// What `nsguard config check` checks: the files it names (a token,
+		// a TSIG key) are there and readable.
+		if errs := startcheck.Check(cfg); len(errs) > 0 {
+			err = errs
+		}
+	}
 	if err != nil {
 		d.m.reloads.WithLabelValues("refused").Inc()
 		d.log.Error("config reload refused; the running config stays", "file", d.opts.ConfigPath, "err", err)
