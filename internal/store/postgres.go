@@ -29,7 +29,9 @@ const (
 	// advisoryWriter is held (transaction-scoped) by every writer
 	// transaction: the PostgreSQL counterpart of SQLite's BEGIN IMMEDIATE.
 	advisoryWriter = 2
-	// Keys from 3 on are free for cluster coordination (leader election).
+	// advisoryLeader is held (session-scoped) by the leader's dedicated
+	// connection: at most one replica leads (see LeaderSession).
+	advisoryLeader = 3
 )
 
 // migrateLockTimeout bounds how long a replica waits for another one's
@@ -58,6 +60,9 @@ type Postgres struct {
 	db     *sql.DB
 	desc   string // the URL without its password
 	logger *slog.Logger
+	// cc is the parsed URL, for the leader's dedicated connection.
+	cc      *pgx.ConnConfig
+	secrets []string
 }
 
 var _ Store = (*Postgres)(nil)
@@ -91,7 +96,12 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	if cc.RuntimeParams == nil {
 		cc.RuntimeParams = map[string]string{}
 	}
-	if cc.RuntimeParams["application_name"] == "" {
+	switch {
+	case opts.ApplicationName != "":
+		// A replica's sessions carry its name: a new leader taking over
+		// from a paused one ends exactly that one's sessions.
+		cc.RuntimeParams["application_name"] = opts.ApplicationName
+	case cc.RuntimeParams["application_name"] == "":
 		cc.RuntimeParams["application_name"] = "nsguard"
 	}
 	// A writer waits for another at most BusyTimeout (SQLite's
@@ -105,8 +115,8 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	// Reconnect now and then, so a pool follows a database failover.
 	db.SetConnMaxLifetime(30 * time.Minute)
 
-	p := &Postgres{db: db, desc: desc, logger: opts.Logger.With("component", "store")}
-	p.queries = queries{w: db, r: db, s: p, claimLock: "FOR UPDATE OF o SKIP LOCKED"}
+	p := &Postgres{db: db, desc: desc, logger: opts.Logger.With("component", "store"), cc: cc.Copy(), secrets: secrets}
+	p.queries = queries{w: db, r: db, s: p, claimLock: "FOR UPDATE OF o SKIP LOCKED", rowLock: "FOR UPDATE"}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fail("store: connecting to %s: %w", desc, err)
@@ -160,7 +170,7 @@ func (p *Postgres) tx(ctx context.Context, writer bool, fn func(*queries) error)
 			return fmt.Errorf("store: waiting for the other writers: %w", mapErr(err))
 		}
 	}
-	return fn(&queries{w: tx, r: tx, s: p, inTx: true, claimLock: p.claimLock})
+	return fn(&queries{w: tx, r: tx, s: p, inTx: true, claimLock: p.claimLock, rowLock: p.rowLock})
 }
 
 // migrate applies pending migrations in one transaction under an advisory

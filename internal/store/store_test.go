@@ -133,6 +133,8 @@ var storeTests = []struct {
 	{"SlackThreads", testSlackThreads},
 	{"FreeTextIsStoredAlike", testFreeTextIsStoredAlike},
 	{"ConcurrentOpensOfANewDatabase", testConcurrentOpensOfANewDatabase},
+	{"ObservationsPerVantage", testObservationsPerVantage},
+	{"RecheckRequests", testRecheckRequests},
 }
 
 func TestStore(t *testing.T) {
