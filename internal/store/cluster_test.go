@@ -270,13 +270,24 @@ func TestPostgresTakeoverFromAPausedLeader(t *testing.T) {
 	}
 	// a wakes up still believing it leads at epoch 1: every write refused.
 	checks := map[string]func() error{
-		"InTx":        func() error { return fa.InTx(ctx, func(Queries) error { return nil }) },
-		"Enqueue":     func() error { _, err := fa.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", Payload: json.RawMessage(`{}`)}); return err },
-		"ClaimDue":    func() error { _, err := fa.ClaimDue(ctx, Claim{Owner: "a", Epoch: 1, Now: t0, Until: t0.Add(time.Minute)}); return err },
-		"CheckFence":  func() error { return CheckFence(ctx, fa) },
-		"Renew":       func() error { _, err := a.Renew(ctx, "a", 1, lease); return err },
-		"PutSlack":    func() error { return fa.PutSlackThread(ctx, SlackThread{Key: "t", Channel: "C1", TS: "1.0", CreatedAt: t0}) },
-		"FailoverRun": func() error { _, err := fa.CreateFailoverRun(ctx, FailoverRun{Playbook: "p", StartedAt: t0, Plan: json.RawMessage(`{}`)}); return err },
+		"InTx": func() error { return fa.InTx(ctx, func(Queries) error { return nil }) },
+		"Enqueue": func() error {
+			_, err := fa.Enqueue(ctx, OutboxMessage{CreatedAt: t0, Kind: "k", Payload: json.RawMessage(`{}`)})
+			return err
+		},
+		"ClaimDue": func() error {
+			_, err := fa.ClaimDue(ctx, Claim{Owner: "a", Epoch: 1, Now: t0, Until: t0.Add(time.Minute)})
+			return err
+		},
+		"CheckFence": func() error { return CheckFence(ctx, fa) },
+		"Renew":      func() error { _, err := a.Renew(ctx, "a", 1, lease); return err },
+		"PutSlack": func() error {
+			return fa.PutSlackThread(ctx, SlackThread{Key: "t", Channel: "C1", TS: "1.0", CreatedAt: t0})
+		},
+		"FailoverRun": func() error {
+			_, err := fa.CreateFailoverRun(ctx, FailoverRun{Playbook: "p", StartedAt: t0, Plan: json.RawMessage(`{}`)})
+			return err
+		},
 	}
 	for name, f := range checks {
 		var err error
