@@ -1,0 +1,110 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/internal/store"
+)
+
+// Encode is the report a vantage stores beside its observation
+// (store.Observation.Report): its findings, or why it could not check.
+func Encode(checkErr error, fs []finding.Finding) json.RawMessage {
+	r := Report{Findings: fs}
+	if checkErr != nil {
+		r.Err = checkErr.Error()
+	}
+	if r.Findings == nil {
+		r.Findings = []finding.Finding{}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		// A finding is plain data; this cannot happen. Say the vantage
+		// could not check rather than that it saw nothing.
+		b, _ = json.Marshal(Report{Err: "encoding the report: " + err.Error(), Findings: []finding.Finding{}})
+	}
+	return b
+}
+
+// Decode reads the reports of observations (store.VantageObservations).
+// A row without a report (written before the cluster existed) or with one
+// that does not decode neither sees nor denies: it counts as a vantage
+// that could not check.
+func Decode(obs []store.Observation) []Report {
+	out := make([]Report, 0, len(obs))
+	for _, o := range obs {
+		r := Report{Vantage: o.Vantage, At: o.ObservedAt}
+		if len(o.Report) == 0 {
+			r.Err = "no report"
+		} else if err := json.Unmarshal(o.Report, &r); err != nil {
+			r.Err = fmt.Sprintf("unreadable report: %v", err)
+		}
+		r.Vantage, r.At = o.Vantage, o.ObservedAt
+		out = append(out, r)
+	}
+	return out
+}
+
+// Panel is the leader's view of one check class across the vantage
+// points: each vantage's latest report of a domain made within Window
+// (a vantage silent for longer has left the panel), judged with Quorum.
+type Panel struct {
+	Store  store.Queries
+	Class  string
+	Window time.Duration
+	// Quorum as alerts.quorum: 0 means a majority of those that checked.
+	Quorum int
+}
+
+// Verdict is what the panel concluded about one domain.
+type Verdict struct {
+	Domain string
+	// Findings is the judged result: what passed the quorum, marked with
+	// who saw it, and one VANTAGE_DISAGREES for what did not.
+	Findings []finding.Finding
+	// Checked counts the vantages that could check the domain; zero means
+	// nobody could, and the verdict must not clear anything.
+	Checked int
+	// Reports are the reports judged, by vantage.
+	Reports []Report
+}
+
+// Judge reads the vantages' latest reports of domain and judges them.
+func (p Panel) Judge(ctx context.Context, domain string, now time.Time) (Verdict, error) {
+	obs, err := p.Store.VantageObservations(ctx, domain, p.Class, now.Add(-p.Window))
+	if err != nil {
+		return Verdict{Domain: domain}, err
+	}
+	v := Verdict{Domain: domain, Reports: Decode(obs)}
+	for _, r := range v.Reports {
+		if r.Err == "" {
+			v.Checked++
+		}
+	}
+	if v.Checked > 0 {
+		v.Findings = Judge(domain, v.Reports, p.Quorum)
+	}
+	return v, nil
+}
+
+// Behind returns the vantages on the panel (reported within Window) whose
+// latest report of domain is older than since: the ones a recheck round
+// still waits for.
+func (p Panel) Behind(ctx context.Context, domain string, since, now time.Time) ([]string, error) {
+	obs, err := p.Store.VantageObservations(ctx, domain, p.Class, now.Add(-p.Window))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range obs {
+		if o.ObservedAt.Before(since) {
+			out = append(out, o.Vantage)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
