@@ -95,6 +95,12 @@ func testObservationsPerVantage(t *testing.T, db testDB) {
 	}
 	// A single node's rows (vantage '') are never pruned as a vantage.
 	put("c.com", "", 0, `{}`, "")
+	if at, err := s.LastObserved(ctx, "dns"); err != nil || !at.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("last observed = %s, %v", at, err)
+	}
+	if at, err := s.LastObserved(ctx, "registration"); err != nil || !at.IsZero() {
+		t.Fatalf("last observed, never = %s, %v", at, err)
+	}
 	if n, err := s.PruneVantages(ctx, t0.Add(time.Hour)); err != nil || n != 2 {
 		t.Fatalf("prune vantages = %d, %v; want fra's two rows only", n, err)
 	}

@@ -394,6 +394,12 @@ func (q *queries) Rechecks(ctx context.Context, class string, after time.Time) (
 	})
 }
 
+func (q *queries) LastObserved(ctx context.Context, class string) (time.Time, error) {
+	var at sql.NullInt64
+	err := q.r.QueryRowContext(ctx, `SELECT MAX(observed_at) FROM observations WHERE class = $1`, class).Scan(&at)
+	return fromMS(at), wrap("last observed "+class, err)
+}
+
 const leaseCols = `holder, epoch, acquired_at, renewed_at, expires_at`
 
 func scanLease(sc interface{ Scan(...any) error }, extra ...any) (LeaderLease, error) {

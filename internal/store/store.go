@@ -368,6 +368,9 @@ type Queries interface {
 	RequestRechecks(ctx context.Context, class string, domains []string, at time.Time) error
 	// Rechecks returns the requests of class made after after, oldest first.
 	Rechecks(ctx context.Context, class string, after time.Time) ([]Recheck, error)
+	// LastObserved is when any domain of class was last observed (zero
+	// when never): a new leader asks whether a cycle is due.
+	LastObserved(ctx context.Context, class string) (time.Time, error)
 	// LeaderLease reads the leadership row (ErrNotFound before anyone led).
 	LeaderLease(ctx context.Context) (LeaderLease, error)
 
