@@ -50,14 +50,19 @@ func Decode(obs []store.Observation) []Report {
 }
 
 // Panel is the leader's view of one check class across the vantage
-// points: each vantage's latest report of a domain made within Window
-// (a vantage silent for longer has left the panel), judged with Quorum.
+// points: each vantage's latest report of a domain made within Window (a
+// vantage silent for longer has left the panel), judged with Quorum.
 type Panel struct {
 	Store  store.Queries
 	Class  string
 	Window time.Duration
-	// Quorum as alerts.quorum: 0 means a majority of those that checked.
+	// Quorum as alerts.quorum: 0 means a majority of the panel's vantages
+	// that could check.
 	Quorum int
+	// Live, when set, says which vantages are alive (a heartbeat lately):
+	// a stopped one's last report neither sees nor denies, whatever its
+	// age.
+	Live func(vantage string) bool
 }
 
 // Verdict is what the panel concluded about one domain.
@@ -66,27 +71,49 @@ type Verdict struct {
 	// Findings is the judged result: what passed the quorum, marked with
 	// who saw it, and one VANTAGE_DISAGREES for what did not.
 	Findings []finding.Finding
-	// Checked counts the vantages that could check the domain; zero means
-	// nobody could, and the verdict must not clear anything.
+	// Checked counts the vantages whose reports were judged (they could
+	// check, and reported since the recheck asked for); zero means no
+	// verdict, and nothing may clear.
 	Checked int
-	// Reports are the reports judged, by vantage.
+	// Quorum is the number of vantages that had to agree.
+	Quorum int
+	// Reports are the panel's reports, by vantage.
 	Reports []Report
 }
 
 // Judge reads the vantages' latest reports of domain and judges them.
-func (p Panel) Judge(ctx context.Context, domain string, now time.Time) (Verdict, error) {
+// With fresh set (a recheck round) only reports made since fresh are
+// votes; older ones neither see nor deny, but their vantages still count
+// towards the majority a finding needs, so a round some vantages missed
+// cannot page what one region alone sees.
+func (p Panel) Judge(ctx context.Context, domain string, now, fresh time.Time) (Verdict, error) {
 	obs, err := p.Store.VantageObservations(ctx, domain, p.Class, now.Add(-p.Window))
 	if err != nil {
 		return Verdict{Domain: domain}, err
 	}
-	v := Verdict{Domain: domain, Reports: Decode(obs)}
-	for _, r := range v.Reports {
+	v := Verdict{Domain: domain}
+	panel := 0
+	for _, r := range Decode(obs) {
+		if p.Live != nil && !p.Live(r.Vantage) {
+			continue
+		}
+		if r.Err == "" {
+			panel++
+			if r.At.Before(fresh) {
+				r.Err = "no report since the recheck"
+			}
+		}
 		if r.Err == "" {
 			v.Checked++
 		}
+		v.Reports = append(v.Reports, r)
+	}
+	v.Quorum = p.Quorum
+	if v.Quorum <= 0 {
+		v.Quorum = Quorum(panel)
 	}
 	if v.Checked > 0 {
-		v.Findings = Judge(domain, v.Reports, p.Quorum)
+		v.Findings = Judge(domain, v.Reports, v.Quorum)
 	}
 	return v, nil
 }
@@ -101,6 +128,9 @@ func (p Panel) Behind(ctx context.Context, domain string, since, now time.Time) 
 	}
 	var out []string
 	for _, o := range obs {
+		if p.Live != nil && !p.Live(o.Vantage) {
+			continue
+		}
 		if o.ObservedAt.Before(since) {
 			out = append(out, o.Vantage)
 		}

@@ -38,7 +38,7 @@ func TestPanel(t *testing.T) {
 	put("old", 10*time.Minute, nil) // left the panel: silent for longer than the window
 	put("cut", time.Second, errors.New("no server of the parent zone com. gave a usable answer"))
 	p := Panel{Store: st, Class: "dns", Window: 2 * time.Minute}
-	v, err := p.Judge(ctx, "shop-example.com", now)
+	v, err := p.Judge(ctx, "shop-example.com", now, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +55,25 @@ func TestPanel(t *testing.T) {
 	}
 	// A quorum of 3 turns the same reports into a disagreement.
 	p.Quorum = 3
-	if v, _ := p.Judge(ctx, "shop-example.com", now); len(v.Findings) != 1 || v.Findings[0].ID != VantageDisagrees {
+	if v, _ := p.Judge(ctx, "shop-example.com", now, time.Time{}); len(v.Findings) != 1 || v.Findings[0].ID != VantageDisagrees {
 		t.Fatalf("with quorum 3: %+v", v.Findings)
 	}
+	p.Quorum = 0
+	// A recheck round: only reports since the request vote (sh's), but
+	// all three that could check count towards the majority: one vantage
+	// alone cannot make a finding pass.
+	v, _ = p.Judge(ctx, "shop-example.com", now, now.Add(-8*time.Second))
+	if v.Checked != 1 || v.Quorum != 2 || len(v.Findings) != 1 || v.Findings[0].ID != VantageDisagrees {
+		t.Fatalf("a recheck round sh alone answered: checked %d, quorum %d, %+v", v.Checked, v.Quorum, v.Findings)
+	}
+	// A stopped vantage (no heartbeat) leaves the panel at once.
+	p.Live = func(v string) bool { return v != "fra" }
+	if v, _ := p.Judge(ctx, "shop-example.com", now, time.Time{}); v.Checked != 2 || len(v.Findings) != 1 || v.Findings[0].NotSeenFrom != nil {
+		t.Fatalf("without fra: %+v", v)
+	}
+	p.Live = nil
 	// Nobody could check: no verdict at all, so nothing clears.
-	if v, _ := p.Judge(ctx, "shop-example.com", now.Add(time.Hour)); v.Checked != 0 || v.Findings != nil {
+	if v, _ := p.Judge(ctx, "shop-example.com", now.Add(time.Hour), time.Time{}); v.Checked != 0 || v.Findings != nil {
 		t.Fatalf("an hour later: %+v", v)
 	}
 }

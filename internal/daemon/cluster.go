@@ -240,20 +240,24 @@ func (d *Daemon) catchUp(ctx context.Context) {
 
 // panel is the leader's view of the DNS checks across vantages: a vantage
 // counts while it reported within the interval the health check allows a
-// cycle.
-func (d *Daemon) panel(cfg *config.Config) cluster.Panel {
+// cycle, and its process is alive.
+func (d *Daemon) panel(ctx context.Context, cfg *config.Config) cluster.Panel {
 	every := interval(cfg.Schedules.Delegation, d.now())
 	window := max(2*every, every+30*time.Second) + cfg.Schedules.Jitter.D()
-	return cluster.Panel{Store: d.st, Class: checker.DNS, Window: window, Quorum: cfg.Alerts.Quorum}
+	live := d.liveVantages(ctx)
+	return cluster.Panel{Store: d.st, Class: checker.DNS, Window: window, Quorum: cfg.Alerts.Quorum,
+		Live: func(v string) bool { return v == d.vantage || live[v] }}
 }
 
 // judge is the leader's step after a domain's reports changed: the panel's
-// verdict goes to the incident engine (and the changes history). ok is
+// verdict goes to the incident engine (and the changes history). In a
+// recheck round (fresh set) only the reports made since the request vote.
+// ok is
 // false when no vantage could check the domain or the verdict could not
 // be recorded.
-func (d *Daemon) judge(ctx context.Context, domain string, at time.Time, changed bool) bool {
+func (d *Daemon) judge(ctx context.Context, domain string, at time.Time, changed bool, fresh time.Time) bool {
 	cfg, _ := d.current()
-	v, err := d.panel(cfg).Judge(ctx, domain, d.now())
+	v, err := d.panel(ctx, cfg).Judge(ctx, domain, d.now(), fresh)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("reading the vantages' reports", "domain", domain, "err", err)
@@ -324,7 +328,7 @@ func (d *Daemon) clusterRechecks(ctx context.Context, cfg *config.Config, ck *ch
 		}
 		d.awaitVantages(ctx, cfg, names, at, wait)
 		for _, n := range names {
-			d.judge(ctx, n, at, changed[n])
+			d.judge(ctx, n, at, changed[n], at)
 		}
 	}
 	return counts
@@ -335,21 +339,17 @@ func (d *Daemon) clusterRechecks(ctx context.Context, cfg *config.Config, ck *ch
 // two seconds.
 func (d *Daemon) awaitVantages(ctx context.Context, cfg *config.Config, domains []string, at time.Time, wait time.Duration) {
 	deadline := at.Add(wait + cfg.Resolver.DomainTimeout.D() + 2*time.Second)
-	p := d.panel(cfg)
 	pending := append([]string(nil), domains...)
 	for len(pending) > 0 && ctx.Err() == nil {
-		live := d.liveVantages(ctx)
+		p := d.panel(ctx, cfg)
 		var still []string
 		for _, dom := range pending {
 			behind, err := p.Behind(ctx, dom, at, d.now())
 			if err != nil {
 				return
 			}
-			for _, v := range behind {
-				if live[v] {
-					still = append(still, dom)
-					break
-				}
+			if len(behind) > 0 {
+				still = append(still, dom)
 			}
 		}
 		pending = still
@@ -366,15 +366,26 @@ func (d *Daemon) awaitVantages(ctx context.Context, cfg *config.Config, domains 
 	}
 }
 
-// liveVantages are the vantages whose process wrote a heartbeat lately:
-// one that stopped (killed, its host down) is not waited for.
+// liveVantages are the vantages whose process wrote a heartbeat within
+// three health intervals: one that stopped (killed, its host down) is not
+// waited for, and its last report neither sees nor denies. Read at most
+// every 200ms: the leader asks for every domain it judges.
 func (d *Daemon) liveVantages(ctx context.Context) map[string]bool {
-	hbs, err := d.st.Heartbeats(ctx)
-	live := map[string]bool{}
-	if err != nil {
-		return live
+	d.liveMu.Lock()
+	defer d.liveMu.Unlock()
+	now := d.now()
+	if d.live != nil && now.Sub(d.liveAt) < 200*time.Millisecond {
+		return d.live
 	}
-	cutoff := d.now().Add(-3 * d.opts.HealthInterval)
+	hbs, err := d.st.Heartbeats(ctx)
+	if err != nil {
+		if d.live == nil {
+			return map[string]bool{}
+		}
+		return d.live // the store will say what is wrong
+	}
+	live := map[string]bool{}
+	cutoff := now.Add(-3 * d.opts.HealthInterval)
 	for _, h := range hbs {
 		if h.At.After(cutoff) {
 			if i := strings.LastIndexByte(h.Owner, '/'); i > 0 {
@@ -382,6 +393,7 @@ func (d *Daemon) liveVantages(ctx context.Context) map[string]bool {
 			}
 		}
 	}
+	d.live, d.liveAt = live, now
 	return live
 }
 
@@ -441,7 +453,10 @@ func (d *Daemon) role(ctx context.Context) string {
 		if t, _ := d.currentTerm(); t != nil && d.elector.Leading() {
 			return fmt.Sprintf("leader (vantage %s, epoch %d)", d.vantage, t.epoch)
 		}
-		l, _ := d.elector.Lease()
+		l, err := d.st.LeaderLease(ctx)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			l, _ = d.elector.Lease() // as last seen
+		}
 		return "follower (vantage " + d.vantage + "), " + leaderIs(l)
 	default:
 		l, err := d.st.LeaderLease(ctx)

@@ -243,13 +243,13 @@ func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs 
 		}
 		if class == checker.DNS && d.mode != single && judge && d.leading() {
 			// The others may have: their verdict still counts.
-			d.judge(ctx, config.CanonicalName(r.Domain.Name), at, false)
+			d.judge(ctx, config.CanonicalName(r.Domain.Name), at, false, time.Time{})
 		}
 		return false, changed
 	}
 	if class == checker.DNS && d.mode != single {
 		if judge && d.leading() {
-			d.judge(ctx, config.CanonicalName(r.Domain.Name), at, changed)
+			d.judge(ctx, config.CanonicalName(r.Domain.Name), at, changed, time.Time{})
 		}
 		d.m.lastSuccess.WithLabelValues(r.Domain.Name, class).Set(float64(at.Unix()))
 		return true, changed

@@ -132,6 +132,9 @@ type Daemon struct {
 	termMu  sync.Mutex
 	term    *term
 	termCh  chan struct{} // closed and replaced at every change of term
+	liveMu  sync.Mutex
+	live    map[string]bool // vantages alive, as last read
+	liveAt  time.Time
 }
 
 // Run starts the daemon and blocks until ctx ends and the daemon has
