@@ -64,11 +64,18 @@ const clusterExtra = `alerts:
   recheck: 300ms
   delivery_timeout: 2s
   claim_lease: 5s
+  group_wait: 1s
 schedules: {delegation: "@every 1s", registration: "@every 1h", audit: "@every 24h", jitter: 0s}
 ui: {enabled: false}
 `
 
 func newClusterRig(t *testing.T, lo labenv.Options) *clusterRig {
+	t.Helper()
+	return newClusterRigOn(t, lo, pgtest.Database(t))
+}
+
+// newClusterRigOn is newClusterRig on the database at url.
+func newClusterRigOn(t *testing.T, lo labenv.Options, url string) *clusterRig {
 	t.Helper()
 	if lo.Dir == "" {
 		lo.Dir = t.TempDir()
@@ -84,22 +91,25 @@ func newClusterRig(t *testing.T, lo labenv.Options) *clusterRig {
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &clusterRig{t: t, env: env, slack: rec, url: pgtest.Database(t), nodes: map[string]*node{}}
+	r := &clusterRig{t: t, env: env, slack: rec, url: url, nodes: map[string]*node{}}
 	r.urlF = filepath.Join(env.Dir, "db-url")
 	if err := os.WriteFile(r.urlF, []byte(r.url+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.extra = fmt.Sprintf(clusterExtra, tokenFile, rec.URL())
-	r.common = r.config("common", "")
+	r.common = r.config("common", nil)
 	return r
 }
 
 // config writes node name's config: the shared one, on the PostgreSQL
-// store, with cluster.vantage = name, a lease of 3s, and more YAML.
-func (r *clusterRig) config(name, more string) *config.Config {
+// store, with cluster.vantage = name and a lease of 3s, then edited.
+func (r *clusterRig) config(name string, edit func(string) string) *config.Config {
 	r.t.Helper()
-	y := r.env.ConfigYAML(r.extra + fmt.Sprintf("cluster: {vantage: %s, lease: 3s}\n", name) + more)
+	y := r.env.ConfigYAML(r.extra + fmt.Sprintf("cluster: {vantage: %s, lease: 3s}\n", name))
 	y = regexp.MustCompile(`(?m)^store: \{path: .*\}$`).ReplaceAllString(y, fmt.Sprintf("store: {url_file: %q}", r.urlF))
+	if edit != nil {
+		y = edit(y)
+	}
 	path := filepath.Join(r.env.Dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		r.t.Fatal(err)
@@ -133,10 +143,10 @@ func (r *clusterRig) approveAll() {
 	}
 }
 
-// start runs a node (a replica, or a probe) with more config.
-func (r *clusterRig) start(name string, probe bool, more string) *node {
+// start runs a node (a replica, or a probe) with its config edited.
+func (r *clusterRig) start(name string, probe bool, edit func(string) string) *node {
 	r.t.Helper()
-	n := &node{name: name, probe: probe, cfg: r.config(name, more), logs: &syncBuffer{}, done: make(chan error, 1)}
+	n := &node{name: name, probe: probe, cfg: r.config(name, edit), logs: &syncBuffer{}, done: make(chan error, 1)}
 	n.cfgPath = filepath.Join(r.env.Dir, name+".yaml")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -230,9 +240,9 @@ func TestClusterStory(t *testing.T) {
 		t.Run(be.name, func(t *testing.T) {
 			r := newClusterRig(t, be.opts(t))
 			r.approveAll()
-			fra := r.start("vantage-fra", false, "")
-			hk := r.start("vantage-hk", false, "")
-			sh := r.start("vantage-sh", true, "")
+			fra := r.start("vantage-fra", false, nil)
+			hk := r.start("vantage-hk", false, nil)
+			sh := r.start("vantage-sh", true, nil)
 			for _, n := range []*node{fra, hk, sh} {
 				waitFor(t, 20*time.Second, n.name+" ready", func() bool { return get(n.addr, "/readyz") == 200 })
 			}
@@ -303,4 +313,207 @@ func httpGet(url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
+}
+
+// blackHole listens on addr (UDP and TCP) and never answers: a vantage
+// whose every query goes there is partitioned from the DNS.
+func blackHole(t *testing.T, addr string) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+}
+
+// cutOff points a config's root hints at a black hole: every probe of
+// that vantage times out.
+func cutOff(t *testing.T, env *labenv.Env) func(string) string {
+	const hole = "127.250.0.1"
+	blackHole(t, fmt.Sprintf("%s:%d", hole, env.DNS.Port()))
+	hints, err := os.ReadFile(env.DNS.HintsFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := regexp.MustCompile(`(?m)(\sA\s+)127\.\d+\.\d+\.\d+$`).ReplaceAll(hints, []byte("${1}"+hole))
+	path := filepath.Join(env.Dir, "cut.hints")
+	if err := os.WriteFile(path, cut, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func(y string) string {
+		return regexp.MustCompile(`(?m)^  root_hints: .*$`).ReplaceAllString(y, fmt.Sprintf("  root_hints: %q", path))
+	}
+}
+
+// onlyResolver makes a vantage ask one of the lab's public resolvers.
+func onlyResolver(env *labenv.Env, i int) func(string) string {
+	return func(y string) string {
+		return regexp.MustCompile(`(?m)^  public_resolvers: .*$`).ReplaceAllString(y, fmt.Sprintf("  public_resolvers: [%q]", env.DNS.Resolvers()[i]))
+	}
+}
+
+// A partitioned vantage point (every probe times out) neither sees nor
+// denies: nothing pages while the others see a healthy lab; a hijack the
+// others see pages as itself, seen from both, without naming the cut one;
+// and VANTAGE_DISAGREES comes only when the vantages that can check
+// disagree (a resolver poisoned for one of them).
+func TestClusterPartitionedVantage(t *testing.T) {
+	ctx := context.Background()
+	r := newClusterRig(t, labenv.Options{})
+	r.approveAll()
+	fra := r.start("vantage-fra", false, onlyResolver(r.env, 0))
+	waitFor(t, 20*time.Second, "fra ready", func() bool { return get(fra.addr, "/readyz") == 200 })
+	r.oneLeader(10 * time.Second)
+	hk := r.start("vantage-hk", false, onlyResolver(r.env, 1))
+	cut := r.start("vantage-cut", true, cutOff(t, r.env))
+	waitFor(t, 20*time.Second, "hk ready", func() bool { return get(hk.addr, "/readyz") == 200 })
+	waitFor(t, 30*time.Second, "the cut vantage's reports", func() bool {
+		return strings.Contains(cut.logs.String(), "domain could not be checked")
+	})
+	time.Sleep(3 * time.Second)
+	if n := len(r.slack.Posts()); n != 0 {
+		t.Fatalf("a partitioned vantage caused %d message(s): %q", n, r.slack.Posts()[0].Text)
+	}
+	if v := metricValue(fra.addr, `nsguard_vantage_verdicts_total{outcome="disagree"}`); v != "0" {
+		t.Fatalf("disagreements while only the cut vantage differs: %s", v)
+	}
+
+	// A hijack both vantages that can check see: one page, seen from both,
+	// and the cut vantage is not named as not seeing it.
+	if err := r.env.DNS.Hijack(ctx, "shop-example.com"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the page", func() bool { return len(topLevel(r.slack.Posts())) > 0 })
+	page := topLevel(r.slack.Posts())[0]
+	all := page.Text + string(page.Blocks)
+	if !strings.Contains(all, "Seen from vantage-fra, vantage-hk") || strings.Contains(all, "vantage-cut") || strings.Contains(all, "VANTAGE") {
+		t.Fatalf("page = %q\n%s", page.Text, all)
+	}
+	if err := r.env.DNS.Restore(ctx, "shop-example.com"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the resolution", func() bool { return len(inThread(r.slack.Posts(), page.TS, "*Resolved*")) > 0 })
+
+	// The resolver hk asks is poisoned: hk sees it, fra does not.
+	if err := r.env.DNS.Poison(ctx, 1, "www.shop-example.com. 300 IN A 203.0.113.99"); err != nil {
+		t.Fatal(err)
+	}
+	var vd slackrecorder.Post
+	waitFor(t, 20*time.Second, "the disagreement's page", func() bool {
+		for _, p := range topLevel(r.slack.Posts()) {
+			if strings.Contains(p.Text, "vantage points disagree") {
+				vd = p
+				return true
+			}
+		}
+		return false
+	})
+	all = vd.Text + string(vd.Blocks)
+	if !strings.Contains(vd.Text, "[WARNING]") || !strings.Contains(all, "Seen from vantage-hk; not from vantage-fra") || strings.Contains(all, "vantage-cut") {
+		t.Fatalf("disagreement page = %q\n%s", vd.Text, all)
+	}
+	if tl := topLevel(r.slack.Posts()); len(tl) != 2 {
+		t.Errorf("%d pages, want the hijack's and the disagreement's", len(tl))
+	}
+	noDuplicates(t, r.slack.Posts())
+}
+
+// The database restarts under the cluster: the leader steps down (its
+// connection is gone), every replica reconnects, one leads again at a
+// higher epoch, and a hijack after the restart is paged once.
+func TestClusterDatabaseRestart(t *testing.T) {
+	ctx := context.Background()
+	srv, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	r := newClusterRigOn(t, labenv.Options{}, srv.Database(t))
+	r.approveAll()
+	a := r.start("vantage-fra", false, nil)
+	b := r.start("vantage-hk", false, nil)
+	for _, n := range []*node{a, b} {
+		waitFor(t, 20*time.Second, n.name+" ready", func() bool { return get(n.addr, "/readyz") == 200 })
+	}
+	first := r.oneLeader(10 * time.Second)
+	e1 := metricValue(first.addr, "nsguard_leader_epoch")
+
+	restarted := time.Now()
+	if err := srv.Restart(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitFor(t, 10*time.Second, "the leader to step down", func() bool {
+		return strings.Contains(first.logs.String(), "stepped down")
+	})
+	second := r.oneLeader(15 * time.Second)
+	e2 := metricValue(second.addr, "nsguard_leader_epoch")
+	if e2 <= e1 {
+		t.Fatalf("epoch %s after the restart, %s before", e2, e1)
+	}
+	t.Logf("database down %s; %s leads at epoch %s %s after it was back (was %s at %s)", back.Sub(restarted).Round(time.Millisecond),
+		second.name, e2, time.Since(back).Round(time.Millisecond), first.name, e1)
+	for _, n := range []*node{a, b} {
+		waitFor(t, 15*time.Second, n.name+" ready again", func() bool { return get(n.addr, "/readyz") == 200 })
+	}
+	if err := r.env.DNS.Hijack(ctx, "shop-example.com"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the page", func() bool { return len(incidentPages(r.slack.Posts())) > 0 })
+	time.Sleep(2 * time.Second)
+	if tl := incidentPages(r.slack.Posts()); len(tl) != 1 {
+		t.Fatalf("%d pages after the restart, want one", len(tl))
+	}
+	// Each replica said its store was down, and back, in its own name.
+	for _, n := range []*node{a, b} {
+		if down, up := healthPosts(r.slack, "nsguard on "+n.name+" cannot do its job: store"), healthPosts(r.slack, "nsguard on "+n.name+": store works again"); len(down) != 1 || len(up) != 1 {
+			t.Errorf("%s said its store was down %d time(s) and back %d time(s), want once each", n.name, len(down), len(up))
+		}
+	}
+	noDuplicates(t, r.slack.Posts())
+}
+
+// incidentPages are the top-level posts that page an incident (not the
+// daemons' health messages).
+func incidentPages(posts []slackrecorder.Post) []slackrecorder.Post {
+	var out []slackrecorder.Post
+	for _, p := range topLevel(posts) {
+		if !strings.Contains(p.Text, "nsguard on ") {
+			out = append(out, p)
+		}
+	}
+	return out
 }

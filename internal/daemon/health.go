@@ -26,6 +26,8 @@ const deadRecent = time.Hour
 func (d *Daemon) newHealth() error {
 	h, err := health.New(health.Options{
 		Logger: d.opts.Logger, Registerer: d.reg, Now: d.now, Repeat: d.opts.HealthRepeat,
+		// On a cluster each replica speaks for itself, by its vantage name.
+		Name: d.vantage,
 		Notify: func(ctx context.Context, m *notify.Message) error {
 			m.Channel = notify.Route(d.slackConfig(), m.Severity)
 			_, err := d.out.Receiver().Notify(ctx, m)

@@ -412,3 +412,45 @@ func TestFencedRefusesWithoutAnEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// After a database restart, the pool's connections that the server ended
+// fail one statement between them, not one each: the first FATAL makes
+// every pooled connection be pinged before its next use.
+func TestPostgresRestartFailsOnce(t *testing.T) {
+	ctx := context.Background()
+	srv, err := pgtest.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	st, err := OpenPostgres(ctx, srv.Database(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Fill the pool: eight connections held at once, then idle.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.db.ExecContext(ctx, `SELECT pg_sleep(0.2)`)
+		}()
+	}
+	wg.Wait()
+	if n := st.db.Stats().Idle; n < 4 {
+		t.Fatalf("only %d idle connections", n)
+	}
+	if err := srv.Restart(ctx, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for i := range 20 {
+		if err := st.Heartbeat(ctx, "r", t0.Add(time.Duration(i)*time.Second), ""); err != nil {
+			failed++
+		}
+	}
+	if failed > 1 {
+		t.Fatalf("%d of 20 writes failed after the restart; want at most the first", failed)
+	}
+}

@@ -8,9 +8,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/nsguard/nsguard/config"
@@ -63,6 +66,28 @@ type Postgres struct {
 	// cc is the parsed URL, for the leader's dedicated connection.
 	cc      *pgx.ConnConfig
 	secrets []string
+	// suspect counts the sessions the server ended (FATAL); checked holds,
+	// per connection, the count when it was last pinged (shouldPing).
+	suspect atomic.Int64
+	checkMu sync.Mutex
+	checked map[*pgx.Conn]int64
+}
+
+// shouldPing says whether a pooled connection is pinged before use: after
+// a second idle (pgx's own rule), and whenever the server ended some
+// session since this one was last checked.
+func (p *Postgres) shouldPing(_ context.Context, sp stdlib.ShouldPingParams) bool {
+	n := p.suspect.Load()
+	p.checkMu.Lock()
+	if p.checked == nil || len(p.checked) > 1000 {
+		// Connections are replaced (ConnMaxLifetime); forget the old ones
+		// now and then: each is at most pinged once more.
+		p.checked = map[*pgx.Conn]int64{}
+	}
+	last, seen := p.checked[sp.Conn]
+	p.checked[sp.Conn] = n
+	p.checkMu.Unlock()
+	return (seen && last != n) || sp.IdleDuration > time.Second
 }
 
 var _ Store = (*Postgres)(nil)
@@ -107,7 +132,24 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	// A writer waits for another at most BusyTimeout (SQLite's
 	// busy_timeout), then fails with ErrBusy instead of hanging.
 	cc.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
-	db := stdlib.OpenDB(*cc)
+	p := &Postgres{desc: desc, logger: opts.Logger.With("component", "store"), secrets: secrets}
+	// A database restart (or a failover) ends every session: each idle
+	// pooled connection then holds the server's FATAL, and would fail its
+	// next statement once, one after the other — the daemon's health
+	// flapping down and up per connection. The first FATAL marks the pool
+	// suspect; every connection checked out after that is pinged first,
+	// and a dead one is dropped for a new one before any statement fails.
+	onErr := cc.OnPgError
+	cc.OnPgError = func(pc *pgconn.PgConn, pe *pgconn.PgError) bool {
+		if strings.EqualFold(pe.Severity, "FATAL") {
+			p.suspect.Add(1)
+		}
+		if onErr != nil {
+			return onErr(pc, pe)
+		}
+		return !strings.EqualFold(pe.Severity, "FATAL")
+	}
+	db := stdlib.OpenDB(*cc, stdlib.OptionShouldPing(p.shouldPing))
 	db.SetMaxOpenConns(opts.MaxConns)
 	// Keep the connections: each one holds its prepared statements.
 	db.SetMaxIdleConns(opts.MaxConns)
@@ -115,7 +157,7 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	// Reconnect now and then, so a pool follows a database failover.
 	db.SetConnMaxLifetime(30 * time.Minute)
 
-	p := &Postgres{db: db, desc: desc, logger: opts.Logger.With("component", "store"), cc: cc.Copy(), secrets: secrets}
+	p.db, p.cc = db, cc.Copy()
 	p.queries = queries{w: db, r: db, s: p, claimLock: "FOR UPDATE OF o SKIP LOCKED", rowLock: "FOR UPDATE"}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
