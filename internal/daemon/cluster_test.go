@@ -162,8 +162,8 @@ func (r *clusterRig) start(name string, probe bool, edit func(string) string) *n
 			CheckerOptions: checker.Options{HTTPClient: reglab.HTTPClient(), Dial: reglab.DialLoopback},
 			OutboxOptions:  outbox.Options{Backoff: outbox.Backoff{Initial: 100 * time.Millisecond, Max: 300 * time.Millisecond, Factor: 2}, PollInterval: 100 * time.Millisecond},
 			TickInterval:   200 * time.Millisecond, HealthInterval: 200 * time.Millisecond, RecheckPoll: 100 * time.Millisecond,
-			Drain:          5 * time.Second,
-			Version:        "test", Commit: "abc123",
+			Drain:   5 * time.Second,
+			Version: "test", Commit: "abc123",
 		})
 	}()
 	r.mu.Lock()
