@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/nsguard/nsguard/internal/daemon"
 	"github.com/nsguard/nsguard/internal/sdnotify"
+	"github.com/nsguard/nsguard/internal/startcheck"
 )
 
 func init() {
@@ -28,6 +30,10 @@ docs/ha.md says where to run probes and what they cost.`,
 				cfg, err := g.loadConfig()
 				if err != nil {
 					return err
+				}
+				// What `nsguard config check` accepts, as the daemon does.
+				if errs := startcheck.Check(cfg); len(errs) > 0 {
+					return withCode(exitUsage, fmt.Errorf("invalid config:\n%w", errs))
 				}
 				log := g.logger(true)
 				hup := make(chan os.Signal, 1)

@@ -367,7 +367,8 @@ func (d *Daemon) awaitVantages(ctx context.Context, cfg *config.Config, domains 
 }
 
 // liveVantages are the vantages whose process wrote a heartbeat within
-// three health intervals: one that stopped (killed, its host down) is not
+// three health intervals and is connected to the database now (a process
+// killed outright loses its sessions at once): one that stopped is not
 // waited for, and its last report neither sees nor denies. Read at most
 // every 200ms: the leader asks for every domain it judges.
 func (d *Daemon) liveVantages(ctx context.Context) map[string]bool {
@@ -384,13 +385,23 @@ func (d *Daemon) liveVantages(ctx context.Context) map[string]bool {
 		}
 		return d.live // the store will say what is wrong
 	}
+	var connected map[string]bool
+	if pg, ok := d.st.(*store.Postgres); ok {
+		if names, err := pg.Sessions(ctx); err == nil {
+			connected = map[string]bool{}
+			for _, n := range names {
+				connected[n] = true
+			}
+		}
+	}
 	live := map[string]bool{}
 	cutoff := now.Add(-3 * d.opts.HealthInterval)
 	for _, h := range hbs {
-		if h.At.After(cutoff) {
-			if i := strings.LastIndexByte(h.Owner, '/'); i > 0 {
-				live[h.Owner[:i]] = true
-			}
+		if !h.At.After(cutoff) || (connected != nil && !connected[store.SessionName(h.Owner)]) {
+			continue
+		}
+		if i := strings.LastIndexByte(h.Owner, '/'); i > 0 {
+			live[h.Owner[:i]] = true
 		}
 	}
 	d.live, d.liveAt = live, now

@@ -450,6 +450,13 @@ func (d *Dispatcher) lostClaim(log *slog.Logger, what string, err error) error {
 		log.Error("the message's claim lapsed during delivery and another sender took it: it may be sent twice; raise the outbox lease", "outcome", what)
 		return nil
 	}
+	if errors.Is(err, store.ErrFenced) {
+		// Said here, whatever the caller's context: a leader that lost the
+		// leadership mid-delivery stops at once, and this is its last word
+		// about the message.
+		log.Warn("cannot record the delivery's outcome: this sender no longer leads; the leader takes the message over when its claim lapses, and looks in Slack before sending it again",
+			"outcome", what, "err", err)
+	}
 	return fmt.Errorf("outbox: %w", err)
 }
 
@@ -490,7 +497,7 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 	switch {
 	case nerr == nil:
 		if err := d.st.MarkDelivered(rec, row.ID, d.owner, attempts, now); err != nil {
-			if errors.Is(err, store.ErrClaimLost) {
+			if errors.Is(err, store.ErrClaimLost) || errors.Is(err, store.ErrFenced) {
 				return delivered, d.lostClaim(log, "delivered", err)
 			}
 			return delivered, fmt.Errorf("outbox: delivered message %d but cannot record it (it may be sent again): %w", row.ID, err)

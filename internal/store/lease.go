@@ -222,3 +222,18 @@ func orNobody(s string) string {
 	}
 	return s
 }
+
+// Sessions returns the application names of the sessions connected to
+// this database now: a replica killed outright drops out at once (its
+// connections close with it), long before its heartbeat ages.
+func (p *Postgres) Sessions(ctx context.Context) ([]string, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT DISTINCT application_name FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name <> '' ORDER BY 1`)
+	if err != nil {
+		return nil, wrap("sessions", err)
+	}
+	return collect(rows, "sessions", func(sc interface{ Scan(...any) error }) (string, error) {
+		var s string
+		return s, sc.Scan(&s)
+	})
+}
