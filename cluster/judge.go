@@ -24,6 +24,9 @@ func init() {
 type Report struct {
 	Vantage string    `json:"-"`
 	At      time.Time `json:"-"`
+	// Changed is when what the vantage sees last changed (zero when not
+	// known).
+	Changed time.Time `json:"-"`
 	// Err is set when the vantage could not check the domain: it then
 	// neither sees nor denies anything.
 	Err      string            `json:"error,omitempty"`

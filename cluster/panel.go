@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nsguard/nsguard/finding"
@@ -43,7 +44,7 @@ func Decode(obs []store.Observation) []Report {
 		} else if err := json.Unmarshal(o.Report, &r); err != nil {
 			r.Err = fmt.Sprintf("unreadable report: %v", err)
 		}
-		r.Vantage, r.At = o.Vantage, o.ObservedAt
+		r.Vantage, r.At, r.Changed = o.Vantage, o.ObservedAt, o.ChangedAt
 		out = append(out, r)
 	}
 	return out
@@ -77,6 +78,13 @@ type Verdict struct {
 	Checked int
 	// Quorum is the number of vantages that had to agree.
 	Quorum int
+	// Unsettled (outside a recheck round): the vantages disagree, and one
+	// of them has not looked since another saw a change — a hijack one
+	// vantage saw moments ago, a restore. Judging now would count a view
+	// that predates the change as a denial (a hijack as a regional
+	// disagreement, a restore as still hijacked from elsewhere); the
+	// leader asks every vantage to look now and judges that instead.
+	Unsettled bool
 	// Reports are the panel's reports, by vantage.
 	Reports []Report
 }
@@ -115,24 +123,63 @@ func (p Panel) Judge(ctx context.Context, domain string, now, fresh time.Time) (
 	if v.Checked > 0 {
 		v.Findings = Judge(domain, v.Reports, v.Quorum)
 	}
+	v.Unsettled = fresh.IsZero() && unsettled(v.Reports)
 	return v, nil
 }
 
-// Behind returns the vantages on the panel (reported within Window) whose
-// latest report of domain is older than since: the ones a recheck round
-// still waits for.
+// unsettled reports whether the reports that checked disagree on what
+// they see and one of them is older than another's latest change.
+func unsettled(rs []Report) bool {
+	var newest time.Time
+	var sets []string
+	for _, r := range rs {
+		if r.Err != "" {
+			continue
+		}
+		if r.Changed.After(newest) {
+			newest = r.Changed
+		}
+		var keys []string
+		for _, f := range r.Findings {
+			if f.Severity > finding.OK && !f.Accepted {
+				keys = append(keys, f.Key())
+			}
+		}
+		sort.Strings(keys)
+		sets = append(sets, strings.Join(keys, "\n"))
+	}
+	disagree := false
+	for _, s := range sets[min(1, len(sets)):] {
+		disagree = disagree || s != sets[0]
+	}
+	if !disagree {
+		return false
+	}
+	for _, r := range rs {
+		if r.Err == "" && r.At.Before(newest) {
+			return true
+		}
+	}
+	return false
+}
+
+// Behind returns the vantages on the panel (reported within Window)
+// whose latest report of domain is older than since: the ones a recheck
+// round still waits for. A vantage whose latest report says it could not
+// check (partitioned: its probes time out) is not waited for — it would
+// only say so again, at the end of a whole domain's timeout.
 func (p Panel) Behind(ctx context.Context, domain string, since, now time.Time) ([]string, error) {
 	obs, err := p.Store.VantageObservations(ctx, domain, p.Class, now.Add(-p.Window))
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for _, o := range obs {
-		if p.Live != nil && !p.Live(o.Vantage) {
+	for _, r := range Decode(obs) {
+		if (p.Live != nil && !p.Live(r.Vantage)) || r.Err != "" {
 			continue
 		}
-		if o.ObservedAt.Before(since) {
-			out = append(out, o.Vantage)
+		if r.At.Before(since) {
+			out = append(out, r.Vantage)
 		}
 	}
 	sort.Strings(out)

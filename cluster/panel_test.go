@@ -36,7 +36,7 @@ func TestPanel(t *testing.T) {
 	put("hk", 20*time.Second, nil, hijack)
 	put("sh", 5*time.Second, nil, hijack)
 	put("old", 10*time.Minute, nil) // left the panel: silent for longer than the window
-	put("cut", time.Second, errors.New("no server of the parent zone com. gave a usable answer"))
+	put("cut", 9*time.Second, errors.New("no server of the parent zone com. gave a usable answer"))
 	p := Panel{Store: st, Class: "dns", Window: 2 * time.Minute}
 	v, err := p.Judge(ctx, "shop-example.com", now, time.Time{})
 	if err != nil {
@@ -51,7 +51,7 @@ func TestPanel(t *testing.T) {
 	}
 	behind, err := p.Behind(ctx, "shop-example.com", now.Add(-8*time.Second), now)
 	if err != nil || strings.Join(behind, ",") != "fra,hk" {
-		t.Fatalf("behind = %v, %v; want fra and hk, who last reported before the request", behind, err)
+		t.Fatalf("behind = %v, %v; want fra and hk, who last reported before the request (not cut, which cannot check)", behind, err)
 	}
 	// A quorum of 3 turns the same reports into a disagreement.
 	p.Quorum = 3
@@ -75,6 +75,40 @@ func TestPanel(t *testing.T) {
 	// Nobody could check: no verdict at all, so nothing clears.
 	if v, _ := p.Judge(ctx, "shop-example.com", now.Add(time.Hour), time.Time{}); v.Checked != 0 || v.Findings != nil {
 		t.Fatalf("an hour later: %+v", v)
+	}
+}
+
+// A verdict is unsettled when the vantages disagree and one has not looked
+// since another saw a change: a hijack one vantage saw a moment ago.
+func TestUnsettled(t *testing.T) {
+	now := time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)
+	hijack := finding.Finding{ID: "NS_NOT_AS_DECLARED", Severity: finding.Critical, Domain: "d.com"}
+	accepted := finding.Finding{ID: "NS_SINGLE_PROVIDER", Severity: finding.Warning, Domain: "d.com", Accepted: true}
+	at := func(s int) time.Time { return now.Add(time.Duration(s) * time.Second) }
+	for _, tc := range []struct {
+		name string
+		rs   []Report
+		want bool
+	}{
+		{"the leader saw it just now, the others looked before", []Report{
+			{Vantage: "a", At: at(0), Changed: at(0), Findings: []finding.Finding{hijack}},
+			{Vantage: "b", At: at(-20), Changed: at(-3600)}, {Vantage: "c", At: at(-40), Changed: at(-3600)}}, true},
+		{"they disagree, but all looked since every change: a regional view", []Report{
+			{Vantage: "a", At: at(0), Changed: at(-30), Findings: []finding.Finding{hijack}},
+			{Vantage: "b", At: at(-20), Changed: at(-3600)}, {Vantage: "c", At: at(-10), Changed: at(-3600)}}, false},
+		{"they agree", []Report{
+			{Vantage: "a", At: at(0), Changed: at(0), Findings: []finding.Finding{hijack}},
+			{Vantage: "b", At: at(-20), Changed: at(-25), Findings: []finding.Finding{hijack}}}, false},
+		{"only accepted risk differs", []Report{
+			{Vantage: "a", At: at(0), Changed: at(0), Findings: []finding.Finding{accepted}},
+			{Vantage: "b", At: at(-20), Changed: at(-3600)}}, false},
+		{"the one that differs cannot check", []Report{
+			{Vantage: "a", At: at(0), Changed: at(0), Err: "timeout"},
+			{Vantage: "b", At: at(-20), Changed: at(-3600)}, {Vantage: "c", At: at(-40), Changed: at(-3600), Findings: []finding.Finding{hijack}}}, false},
+	} {
+		if got := unsettled(tc.rs); got != tc.want {
+			t.Errorf("%s: unsettled = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

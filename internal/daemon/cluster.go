@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -265,11 +267,20 @@ func (d *Daemon) judge(ctx context.Context, domain string, at time.Time, changed
 		}
 		return false
 	}
-	d.cm.Verdict(v)
 	if v.Checked == 0 {
 		// Nobody could check: no verdict, so nothing clears.
+		d.cm.Verdict(v)
 		return false
 	}
+	if v.Unsettled {
+		// Some vantages have not looked since another saw a change: ask
+		// them all to look now (the cycle's first recheck round).
+		d.unsettledMu.Lock()
+		d.unsettled[domain] = true
+		d.unsettledMu.Unlock()
+		return true
+	}
+	d.cm.Verdict(v)
 	if changed {
 		d.recordChange(ctx, checker.DNS, domain, at, v.Findings)
 	}
@@ -286,63 +297,84 @@ func (d *Daemon) judge(ctx context.Context, domain string, at time.Time, changed
 	return true
 }
 
-// clusterRechecks is the leader's end of a DNS cycle on a cluster: the
-// domains with findings not yet confirmed (or cleared) are checked again
-// by every vantage together — the leader writes a recheck request, every
-// vantage checks after alerts.recheck, and the leader judges once each
-// live vantage has reported since the request, or at a deadline. One
-// round is what a single node does; a domain first seen by one vantage
-// (VANTAGE_DISAGREES until the others look) may take another, so up to
-// confirmations + 1 rounds run while domains remain unconfirmed.
+// clusterRechecks is the leader's end of a DNS cycle on a cluster: every
+// vantage checks some domains again together — the leader writes a
+// recheck request due at a time, every vantage checks then, and the
+// leader judges once each live vantage has reported since, or at a
+// deadline, with those fresh reports only. First, at once, the domains
+// whose verdict was unsettled (the vantages disagreed and some had not
+// looked since another saw a change: a hijack seen a moment ago by one of
+// them). Then, after alerts.recheck, the domains with findings not yet
+// confirmed (or cleared), as a single node rechecks them; rounds go on
+// while some remain, up to confirmations + 1.
 func (d *Daemon) clusterRechecks(ctx context.Context, cfg *config.Config, ck *checker.Checker, bases map[string]*baseline.State) map[string]map[[2]string]int {
 	counts := map[string]map[[2]string]int{}
 	wait := cfg.Alerts.Recheck.D()
-	if wait <= 0 {
-		return counts
+	d.unsettledMu.Lock()
+	var unsettled []config.Domain
+	for n := range d.unsettled {
+		if dom, ok := cfg.Domain(n); ok {
+			unsettled = append(unsettled, dom)
+		}
 	}
-	for round := 0; round <= cfg.Alerts.Confirmations && ctx.Err() == nil; round++ {
-		again := d.unconfirmed(ctx, cfg)
-		if len(again) == 0 {
+	d.unsettled = map[string]bool{}
+	d.unsettledMu.Unlock()
+	for round := 0; round <= cfg.Alerts.Confirmations+1 && ctx.Err() == nil; round++ {
+		doms, delay := unsettled, time.Duration(0)
+		if round > 0 || len(unsettled) == 0 {
+			if wait <= 0 {
+				break
+			}
+			doms, delay = d.unconfirmed(ctx, cfg), wait
+		}
+		if len(doms) == 0 {
 			break
 		}
-		at := d.now()
-		names := make([]string, len(again))
-		for i, dom := range again {
+		// In milliseconds, as the store keeps times: a report made in the
+		// same millisecond as the request is not older than it.
+		due := d.now().Add(delay).Truncate(time.Millisecond)
+		names := make([]string, len(doms))
+		for i, dom := range doms {
 			names[i] = config.CanonicalName(dom.Name)
 		}
-		if err := d.fst.RequestRechecks(ctx, checker.DNS, names, at); err != nil {
+		if err := d.fst.RequestRechecks(ctx, checker.DNS, names, due); err != nil {
 			if !errors.Is(err, store.ErrFenced) && ctx.Err() == nil {
 				d.log.Error("asking the vantages to check again", "err", err)
 			}
 			break
 		}
-		d.log.Info("re-checking domains with unconfirmed findings from every vantage", "domains", len(again), "after", wait, "round", round+1)
+		why := "unconfirmed findings"
+		if delay == 0 {
+			why = "vantages that disagree and have not all looked since the change"
+		}
+		d.log.Info("re-checking domains from every vantage", "domains", len(doms), "why", why, "after", delay, "round", round+1)
 		select {
-		case <-time.After(wait):
+		case <-time.After(time.Until(due)):
 		case <-ctx.Done():
 			return counts
 		}
-		rc, changed := d.dnsRound(ctx, ck, again, bases, d.now(), false)
+		rc, changed := d.dnsRound(ctx, ck, doms, bases, d.now(), false)
 		for dom, c := range rc {
 			counts[dom] = c
 		}
-		d.awaitVantages(ctx, cfg, names, at, wait)
+		d.awaitVantages(ctx, cfg, names, due)
 		for _, n := range names {
-			d.judge(ctx, n, at, changed[n], at)
+			d.judge(ctx, n, due, changed[n], due)
 		}
 	}
 	return counts
 }
 
 // awaitVantages waits until every live vantage has reported each domain
-// since at, or the deadline: the recheck wait, a domain's whole check and
-// two seconds.
-func (d *Daemon) awaitVantages(ctx context.Context, cfg *config.Config, domains []string, at time.Time, wait time.Duration) {
-	deadline := at.Add(wait + cfg.Resolver.DomainTimeout.D() + 2*time.Second)
+// since at (when the recheck was due), or the deadline: a domain's whole
+// check and two seconds after it.
+func (d *Daemon) awaitVantages(ctx context.Context, cfg *config.Config, domains []string, at time.Time) {
+	deadline := at.Add(cfg.Resolver.DomainTimeout.D() + 2*time.Second)
 	pending := append([]string(nil), domains...)
 	for len(pending) > 0 && ctx.Err() == nil {
 		p := d.panel(ctx, cfg)
 		var still []string
+		late := map[string]bool{}
 		for _, dom := range pending {
 			behind, err := p.Behind(ctx, dom, at, d.now())
 			if err != nil {
@@ -351,11 +383,14 @@ func (d *Daemon) awaitVantages(ctx context.Context, cfg *config.Config, domains 
 			if len(behind) > 0 {
 				still = append(still, dom)
 			}
+			for _, v := range behind {
+				late[v] = true
+			}
 		}
 		pending = still
 		if len(pending) == 0 || !d.now().Before(deadline) {
 			if len(pending) > 0 {
-				d.log.Info("judging without some vantages' fresh reports", "domains", len(pending))
+				d.log.Info("judging without some vantages' fresh reports", "domains", len(pending), "late", strings.Join(slices.Sorted(maps.Keys(late)), ", "))
 			}
 			return
 		}
@@ -409,9 +444,9 @@ func (d *Daemon) liveVantages(ctx context.Context) map[string]bool {
 }
 
 // recheckLoop serves the leader's recheck requests on a replica that does
-// not lead, and on a probe: each request is checked after alerts.recheck
-// from when it was made, and the fresh observation stored for the leader
-// to judge. (The leader checks its own requests in its cycle.)
+// not lead, and on a probe: each request is checked when it is due, and
+// the fresh observation stored for the leader to judge. (The leader
+// checks its own requests in its cycle.)
 func (d *Daemon) recheckLoop(ctx context.Context) {
 	if d.mode == single {
 		return
@@ -434,10 +469,10 @@ func (d *Daemon) recheckLoop(ctx context.Context) {
 			continue
 		}
 		cfg, ck := d.current()
-		first := reqs[0].RequestedAt
+		first := reqs[0].DueAt
 		var doms []config.Domain
 		for _, r := range reqs {
-			cursor = r.RequestedAt
+			cursor = r.DueAt
 			if dom, ok := cfg.Domain(r.Domain); ok {
 				doms = append(doms, dom)
 			}
@@ -448,7 +483,7 @@ func (d *Daemon) recheckLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Until(first.Add(cfg.Alerts.Recheck.D()))):
+		case <-time.After(time.Until(first)):
 		}
 		d.log.Debug("re-checking at the leader's request", "domains", len(doms))
 		d.dnsRound(ctx, ck, doms, d.baselines(ctx), d.now(), false)

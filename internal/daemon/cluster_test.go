@@ -191,6 +191,22 @@ func (n *node) stop(t *testing.T) {
 
 func (n *node) running() bool { return n.cancel != nil }
 
+// dumpOnFailure logs what the node said about leading, judging and
+// incidents when the test failed.
+func (n *node) dumpOnFailure(t *testing.T) {
+	if !t.Failed() {
+		return
+	}
+	for _, l := range strings.Split(n.logs.String(), "\n") {
+		for _, w := range []string{"re-checking", "judging without", "incident", "leading", "stepped down", "fenced", "could not be checked"} {
+			if strings.Contains(l, w) {
+				t.Logf("%s: %s", n.name, l)
+				break
+			}
+		}
+	}
+}
+
 // leaders returns the running nodes whose nsguard_leader gauge is 1.
 func (r *clusterRig) leaders() []*node {
 	r.mu.Lock()
@@ -395,9 +411,11 @@ func TestClusterPartitionedVantage(t *testing.T) {
 	r := newClusterRig(t, labenv.Options{})
 	r.approveAll()
 	fra := r.start("vantage-fra", false, onlyResolver(r.env, 0))
+	t.Cleanup(func() { fra.dumpOnFailure(t) })
 	waitFor(t, 20*time.Second, "fra ready", func() bool { return get(fra.addr, "/readyz") == 200 })
 	r.oneLeader(10 * time.Second)
 	hk := r.start("vantage-hk", false, onlyResolver(r.env, 1))
+	t.Cleanup(func() { hk.dumpOnFailure(t) })
 	cut := r.start("vantage-cut", true, cutOff(t, r.env))
 	waitFor(t, 20*time.Second, "hk ready", func() bool { return get(hk.addr, "/readyz") == 200 })
 	waitFor(t, 30*time.Second, "the cut vantage's reports", func() bool {

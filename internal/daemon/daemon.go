@@ -135,6 +135,10 @@ type Daemon struct {
 	liveMu  sync.Mutex
 	live    map[string]bool // vantages alive, as last read
 	liveAt  time.Time
+	// unsettled collects, during the leader's DNS cycle, the domains to
+	// check again from every vantage at once (see clusterRechecks).
+	unsettledMu sync.Mutex
+	unsettled   map[string]bool
 }
 
 // Run starts the daemon and blocks until ctx ends and the daemon has
@@ -189,7 +193,7 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	cfg := opts.Config
 	d := &Daemon{opts: opts, log: opts.Logger.With("component", "daemon"), now: opts.Now, cfg: cfg, names: domainNames(cfg),
-		started: opts.Now(), lastOK: map[string]time.Time{}, termCh: make(chan struct{})}
+		started: opts.Now(), lastOK: map[string]time.Time{}, termCh: make(chan struct{}), unsettled: map[string]bool{}}
 	d.reg = prometheus.NewRegistry()
 	d.m = newMetrics(d.reg, opts.Version, opts.Commit)
 	if err := d.setupCluster(cfg); err != nil {

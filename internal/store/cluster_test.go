@@ -121,7 +121,7 @@ func testRecheckRequests(t *testing.T, db testDB) {
 	rs, err := s.Rechecks(ctx, "dns", time.Time{})
 	var got []string
 	for _, r := range rs {
-		got = append(got, fmt.Sprintf("%s@%s", r.Domain, r.RequestedAt.Sub(t0)))
+		got = append(got, fmt.Sprintf("%s@%s", r.Domain, r.DueAt.Sub(t0)))
 	}
 	if err != nil || strings.Join(got, " ") != "a.com@0s b.com@1s" {
 		t.Fatalf("rechecks = %v, %v; want one row per domain, the latest request", got, err)

@@ -351,7 +351,7 @@ func (q *queries) PruneVantages(ctx context.Context, before time.Time) (int64, e
 			return err
 		}
 		n, _ = res.RowsAffected()
-		_, err = q.w.ExecContext(ctx, `DELETE FROM recheck_requests WHERE requested_at < $1`, before.UnixMilli())
+		_, err = q.w.ExecContext(ctx, `DELETE FROM recheck_requests WHERE due_at < $1`, before.UnixMilli())
 		return err
 	})
 	return n, wrap("prune vantages", err)
@@ -369,8 +369,8 @@ func (q *queries) RequestRechecks(ctx context.Context, class string, domains []s
 	}
 	err := run(ctx, func(q *queries) error {
 		for _, d := range domains {
-			if _, err := q.w.ExecContext(ctx, `INSERT INTO recheck_requests (domain, class, requested_at) VALUES ($1, $2, $3)
-				ON CONFLICT (domain, class) DO UPDATE SET requested_at = excluded.requested_at`, d, class, at.UnixMilli()); err != nil {
+			if _, err := q.w.ExecContext(ctx, `INSERT INTO recheck_requests (domain, class, due_at) VALUES ($1, $2, $3)
+				ON CONFLICT (domain, class) DO UPDATE SET due_at = excluded.due_at`, d, class, at.UnixMilli()); err != nil {
 				return err
 			}
 		}
@@ -380,8 +380,8 @@ func (q *queries) RequestRechecks(ctx context.Context, class string, domains []s
 }
 
 func (q *queries) Rechecks(ctx context.Context, class string, after time.Time) ([]Recheck, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT domain, class, requested_at FROM recheck_requests WHERE class = $1 AND requested_at > $2
-		ORDER BY requested_at, domain`, class, after.UnixMilli())
+	rows, err := q.r.QueryContext(ctx, `SELECT domain, class, due_at FROM recheck_requests WHERE class = $1 AND due_at > $2
+		ORDER BY due_at, domain`, class, after.UnixMilli())
 	if err != nil {
 		return nil, wrap("rechecks", err)
 	}
@@ -389,7 +389,7 @@ func (q *queries) Rechecks(ctx context.Context, class string, after time.Time) (
 		var r Recheck
 		var at int64
 		err := sc.Scan(&r.Domain, &r.Class, &at)
-		r.RequestedAt = fromMS64(at)
+		r.DueAt = fromMS64(at)
 		return r, err
 	})
 }

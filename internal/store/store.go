@@ -63,11 +63,11 @@ type Observation struct {
 }
 
 // Recheck is the leader's request that every vantage check a domain
-// again (a finding not confirmed yet, or vantages that disagree).
+// again at DueAt (a finding not confirmed yet, or vantages that disagree).
 type Recheck struct {
-	Domain      string
-	Class       string
-	RequestedAt time.Time
+	Domain string
+	Class  string
+	DueAt  time.Time
 }
 
 // LeaderLease is the leadership row: who leads, at which epoch (the
@@ -363,10 +363,10 @@ type Queries interface {
 	// recheck requests older than that; a single node's ('') stay.
 	PruneVantages(ctx context.Context, before time.Time) (int64, error)
 
-	// RequestRechecks asks every vantage to check domains of class again,
-	// as of at (one row per domain, the latest request wins).
-	RequestRechecks(ctx context.Context, class string, domains []string, at time.Time) error
-	// Rechecks returns the requests of class made after after, oldest first.
+	// RequestRechecks asks every vantage to check domains of class again
+	// at due (one row per domain, the latest request wins).
+	RequestRechecks(ctx context.Context, class string, domains []string, due time.Time) error
+	// Rechecks returns the requests of class due after after, soonest first.
 	Rechecks(ctx context.Context, class string, after time.Time) ([]Recheck, error)
 	// LastObserved is when any domain of class was last observed (zero
 	// when never): a new leader asks whether a cycle is due.

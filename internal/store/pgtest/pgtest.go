@@ -420,6 +420,15 @@ func (s *Server) Restart(ctx context.Context, down time.Duration) error {
 	return err
 }
 
+// PID is the postmaster's process ID (its backends are in its process
+// group): a benchmark reads the server's CPU time from it.
+func (s *Server) PID() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Port is the TCP port the server listens on at 127.0.0.1.
 func (s *Server) Port() int { return s.port }
 

@@ -40,14 +40,15 @@ CREATE TABLE leader_lease (
     expires_at  BIGINT  NOT NULL
 );
 
--- The leader asks every vantage to check a domain again now (a finding
--- not yet confirmed, or vantages that disagree): each vantage polls this
--- small table, checks the domain after alerts.recheck, and the leader
+-- The leader asks every vantage to check a domain again at due_at (a
+-- finding not yet confirmed: after alerts.recheck; vantages that disagree
+-- and have not all looked since the change: at once): each vantage polls
+-- this small table and checks the domain when it is due, and the leader
 -- judges once their fresh reports are in.
 CREATE TABLE recheck_requests (
     domain       TEXT   NOT NULL,
     class        TEXT   NOT NULL,
-    requested_at BIGINT NOT NULL,
+    due_at BIGINT NOT NULL,
     PRIMARY KEY (domain, class)
 );
-CREATE INDEX recheck_requests_at ON recheck_requests (class, requested_at);
+CREATE INDEX recheck_requests_due ON recheck_requests (class, due_at);
