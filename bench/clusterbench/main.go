@@ -503,4 +503,3 @@ func tail(b []byte) string {
 	}
 	return string(b)
 }
-
