@@ -251,7 +251,7 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 	var dbCPU0, disk0 float64
 	if srv != nil {
 		db0 = readDB(b.ctx, srv)
-		dbCPU0 = groupCPUSeconds(srv.PID())
+		dbCPU0 = serverCPUSeconds(srv.PID())
 	} else {
 		disk0 = writeBytes(procs[0].cmd.Process.Pid)
 	}
@@ -296,7 +296,7 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 	r.cpu = cpu / r.wall
 	if srv != nil {
 		db1 := readDB(b.ctx, srv)
-		r.dbCPU = (groupCPUSeconds(srv.PID()) - dbCPU0) / r.wall
+		r.dbCPU = (serverCPUSeconds(srv.PID()) - dbCPU0) / r.wall
 		r.txPerSec = float64(db1.xacts-db0.xacts) / r.wall
 		r.rowsRead = float64(db1.rowsRead-db0.rowsRead) / r.wall
 		r.rowsWritten = float64(db1.rowsWritten-db0.rowsWritten) / r.wall
@@ -451,23 +451,31 @@ func cpuSeconds(pid int) float64 {
 	return (ut + st) / 100 // USER_HZ
 }
 
-// groupCPUSeconds is the CPU time of every live process in pgid's process
-// group (the postmaster and its backends).
-func groupCPUSeconds(pgid int) float64 {
-	ents, _ := os.ReadDir("/proc")
+// serverCPUSeconds is the CPU time of the postmaster and its children
+// (the backends, which it forks), those that exited included (its
+// children's time, cutime and cstime).
+func serverCPUSeconds(pid int) float64 {
+	stat := func(p int) []string {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			return nil
+		}
+		return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	}
 	total := 0.0
+	if f := stat(pid); f != nil {
+		cu, _ := strconv.ParseFloat(f[13], 64)
+		cs, _ := strconv.ParseFloat(f[14], 64)
+		total += (cu + cs) / 100
+	}
+	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		if g, _ := strconv.Atoi(f[2]); g == pgid {
-			total += cpuSeconds(pid)
+		if f := stat(p); f != nil && (p == pid || f[1] == strconv.Itoa(pid)) {
+			total += cpuSeconds(p)
 		}
 	}
 	return total
