@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -193,7 +194,7 @@ ui: {enabled: false}
 // config writes one daemon's config: the SQLite store, or the PostgreSQL
 // URL in urlFile with a vantage name.
 func (b *bench) config(name, urlFile, vantage string) string {
-	y := b.env.ConfigYAML(b.extra + fmt.Sprintf("listen: 127.0.0.1:%d\n", 20000+rand.IntN(20000)))
+	y := b.env.ConfigYAML(b.extra + fmt.Sprintf("listen: 127.0.0.1:%d\n", freePort()))
 	if urlFile != "" {
 		y = regexp.MustCompile(`(?m)^store: \{path: .*\}$`).ReplaceAllString(y, fmt.Sprintf("store: {url_file: %q}", urlFile))
 		y += fmt.Sprintf("cluster: {vantage: %s}\n", vantage)
@@ -208,10 +209,14 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 	fmt.Printf("== %s\n", name)
 	r := &result{name: name, pages: map[string]int{}}
 	var procs []*proc
+	exitedAll := make(chan struct{}, len(cfgs))
+	exited := make(chan string, len(cfgs))
 	defer func() {
 		for _, p := range procs {
 			p.cmd.Process.Signal(os.Interrupt)
-			p.cmd.Wait()
+		}
+		for range procs {
+			<-exitedAll
 		}
 	}()
 	for _, cfg := range cfgs {
@@ -225,6 +230,7 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 		if err := p.cmd.Start(); err != nil {
 			return nil, err
 		}
+		go func() { p.cmd.Wait(); exited <- p.name; exitedAll <- struct{}{} }()
 		m := regexp.MustCompile(`(?m)^listen: (.*)$`).FindStringSubmatch(readFile(cfg))
 		p.addr = m[1]
 		procs = append(procs, p)
@@ -232,6 +238,11 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 	started := time.Now()
 	for _, p := range procs {
 		for get(p.addr, "/readyz") != 200 {
+			select {
+			case who := <-exited:
+				return nil, fmt.Errorf("%s exited: %s", who, tail([]byte(readFile(filepath.Join(b.dir, who+".log")))))
+			default:
+			}
 			if time.Since(started) > 10*time.Minute {
 				return nil, fmt.Errorf("%s not ready after 10 minutes", p.name)
 			}
@@ -501,6 +512,16 @@ func peakRSSMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// freePort asks the kernel for a port nobody listens on.
+func freePort() int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 20000 + rand.IntN(20000)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
