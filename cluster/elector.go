@@ -42,11 +42,11 @@ type ElectorOptions struct {
 // The leadership is a session-scoped advisory lock held on a dedicated
 // connection, and the leader_lease row with an epoch bumped on every
 // takeover (store.LeaderSession). A candidate tries every lease/3; the
-// leader renews its lease every lease/3, and the moment a renewal fails —
-// the connection is gone, the database is down, the row names another
-// epoch — it steps down: Epoch reads 0 at once (so the fenced store
-// refuses the leader's writes from then on) and the leader's context is
-// cancelled. A leader killed outright loses its connection, and with it
+// leader renews its lease every lease/3 and watches its connection in
+// between; the moment the connection is lost or a renewal fails — the
+// database is down, the row names another epoch — it steps down: Epoch
+// reads 0 at once (so the fenced store refuses the leader's writes from
+// then on) and the leader's context is cancelled. A leader killed outright loses its connection, and with it
 // the lock, at once: the next candidate's try takes over, within lease/3.
 // A leader paused (SIGSTOP) keeps its session but stops renewing: once its
 // lease has lapsed a candidate ends the paused leader's sessions and takes
@@ -183,18 +183,30 @@ func (e *Elector) lead(ctx context.Context, sess *store.LeaderSession, l store.L
 	}
 	e.log.Info("leading", "epoch", l.Epoch, "lease", e.o.Lease.String())
 	done := make(chan struct{})
-	go func() { defer close(done); lead(leadCtx, l.Epoch) }()
+	// workCtx ends with ctx, or when the leader's work returns on its own.
+	workCtx, workEnded := context.WithCancel(ctx)
+	defer workEnded()
+	go func() { defer close(done); defer workEnded(); lead(leadCtx, l.Epoch) }()
 
-	t := time.NewTicker(e.every)
-	defer t.Stop()
 	var why error
+	lostConn := false
+	next := time.Now().Add(e.every)
 	for why == nil {
-		select {
-		case <-ctx.Done():
+		// Between renewals, watch the connection: losing it loses the
+		// lock, and the leader steps down at once, not at its next renewal.
+		wctx, cancel := context.WithDeadline(workCtx, next)
+		lost := sess.Watch(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
 			why = context.Cause(ctx)
-		case <-done:
+		case workCtx.Err() != nil:
 			why = errors.New("the leader's work ended")
-		case <-t.C:
+		case lost != nil:
+			why, lostConn = lost, true
+			e.note(store.LeaderLease{}, lost)
+		default:
+			next = time.Now().Add(e.every)
 			rctx, cancel := context.WithTimeout(ctx, e.every)
 			nl, err := sess.Renew(rctx, e.o.Holder, l.Epoch, e.o.Lease)
 			cancel()
@@ -216,6 +228,8 @@ func (e *Elector) lead(ctx context.Context, sess *store.LeaderSession, l store.L
 	stop()
 	if ctx.Err() != nil {
 		e.log.Info("stepping down: shutting down", "epoch", l.Epoch)
+	} else if lostConn {
+		e.log.Warn("stepped down: lost the connection to the database (and the lock with it)", "epoch", l.Epoch, "err", why)
 	} else {
 		e.log.Warn("stepped down: the lease could not be renewed", "epoch", l.Epoch, "err", why)
 	}

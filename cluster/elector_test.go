@@ -35,6 +35,11 @@ type replica struct {
 
 func startReplica(t *testing.T, url, name string) *replica {
 	t.Helper()
+	return startReplicaLease(t, url, name, testLease)
+}
+
+func startReplicaLease(t *testing.T, url, name string, lease time.Duration) *replica {
+	t.Helper()
 	holder := Holder(name)
 	st, err := store.OpenPostgres(context.Background(), url, store.Options{ApplicationName: store.SessionName(holder)})
 	if err != nil {
@@ -46,7 +51,7 @@ func startReplica(t *testing.T, url, name string) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	el, err := NewElector(ElectorOptions{Store: st, Holder: holder, Lease: testLease, Metrics: m})
+	el, err := NewElector(ElectorOptions{Store: st, Holder: holder, Lease: lease, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +169,58 @@ func TestElection(t *testing.T) {
 	}
 	t.Logf("%s leads at epoch %d, %s after the cut", third.name, third.el.Epoch(), (time.Since(cut)).Round(time.Millisecond))
 	_ = took
+}
+
+// A leader whose connection to the database is lost (the server ended
+// it, restarted, the network reset it) has lost the lock with it, and
+// steps down at once — not at its next renewal, lease/3 later: with a 30 s
+// lease (renewals 10 s apart) Epoch reads 0 within a second of the cut.
+// Then it campaigns again on a new connection and, alone, leads at the
+// next epoch.
+func TestElectionStepsDownAtOnceWhenTheConnectionIsLost(t *testing.T) {
+	const lease = 30 * time.Second
+	url := pgtest.Database(t)
+	r := startReplicaLease(t, url, "fra", lease)
+	leader, _ := leaders(t, 5*time.Second, r)
+	e1 := leader.el.Epoch()
+	// Just after a renewal would be the worst case for a leader that only
+	// notices at its renewals; any moment will do for one that watches.
+	time.Sleep(500 * time.Millisecond)
+	cut := time.Now()
+	err := pgtest.Shared(t).Admin(context.Background(), func(c *pgx.Conn) error {
+		_, err := c.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, store.SessionName(r.el.Holder()))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var took time.Duration
+	for {
+		r.mu.Lock()
+		n := len(r.stopped)
+		if n > 0 {
+			took = r.stopped[0].Sub(cut)
+		}
+		r.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Since(cut) > lease/3 {
+			t.Fatalf("still leading at epoch %d %s after its connection was cut (renewals are %s apart)", r.el.Epoch(), time.Since(cut).Round(time.Millisecond), lease/3)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took > time.Second {
+		t.Fatalf("stepped down %s after its connection was cut: it waited for a renewal (every %s) instead of noticing", took.Round(time.Millisecond), lease/3)
+	}
+	t.Logf("stepped down %s after its connection was cut (lease %s, renewals every %s)", took.Round(time.Millisecond), lease, lease/3)
+	if _, why := r.el.Lease(); why == "" {
+		t.Error("the elector does not say why it stepped down")
+	}
+	again, _ := leaders(t, 5*time.Second, r)
+	if again.el.Epoch() <= e1 {
+		t.Fatalf("epoch %d after leading again, %d before", again.el.Epoch(), e1)
+	}
 }
 
 // A holder that keeps its lock but stops renewing (a paused process) is

@@ -192,6 +192,27 @@ func (s *LeaderSession) terminate(ctx context.Context, holder string, lockHolder
 	return n, nil
 }
 
+// Watch blocks until ctx ends (nil) or the session's connection is lost —
+// the server ended it, restarted, or the network reset it — and returns
+// why. The leader waits on it between renewals: a lost connection has
+// taken the lock with it, so the leader must step down at once rather
+// than at its next renewal. (A network that drops packets silently is
+// seen only by the next renewal, which times out.)
+func (s *LeaderSession) Watch(ctx context.Context) error {
+	for {
+		// Nothing is LISTENed for: this only returns when ctx ends (the
+		// read's deadline, which leaves the connection usable) or the
+		// connection fails.
+		_, err := s.conn.WaitForNotification(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return s.p.redact(fmt.Errorf("store: the leader's connection to %s: %w", s.p.desc, mapErr(err)))
+		}
+	}
+}
+
 // Renew extends holder's lease at epoch by lease from now (the database's
 // clock). ErrFenced when the row names another holder or epoch: someone
 // took over.
