@@ -293,9 +293,8 @@ func TestClusterDoneWhen(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-leader.gone
-	next, took := cl.oneLeader(t, 30*time.Second)
-	t.Logf("killed %s with SIGKILL; %s leads after %s (limit 30s)", leader.name, next.name, took.Round(time.Millisecond))
-	_ = killed
+	next, _ := cl.oneLeader(t, 30*time.Second)
+	t.Logf("killed %s with SIGKILL; %s leads after %s (limit 2 × lease = 30s)", leader.name, next.name, time.Since(killed).Round(time.Millisecond))
 
 	restored := time.Now()
 	if err := cl.env.DNS.Restore(ctx, "shop-example.com"); err != nil {
@@ -469,6 +468,25 @@ func TestClusterPausedLeaderIsFenced(t *testing.T) {
 		t.Errorf("%s did not look the page up before sending it again", other.name)
 	}
 	time.Sleep(2 * time.Second)
+	// In the database: every delivery recorded is the new leader's, at
+	// its epoch; none of the paused one's got in.
+	msgs, err := st.OutboxMessages(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	for _, m := range msgs {
+		if m.DeliveredAt.IsZero() {
+			continue
+		}
+		delivered++
+		if m.ClaimEpoch != after.Epoch {
+			t.Errorf("message %d (%s) was recorded as delivered under epoch %d; the new leader's is %d", m.ID, m.Kind, m.ClaimEpoch, after.Epoch)
+		}
+	}
+	if delivered == 0 {
+		t.Error("no delivery recorded")
+	}
 	if ls := cl.leaders(); len(ls) != 1 || ls[0] != other {
 		t.Errorf("leaders after the pause: %d", len(ls))
 	}
