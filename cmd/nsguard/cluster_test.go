@@ -98,8 +98,15 @@ cluster: {vantage: %s, lease: %s}
 // start runs `nsguard daemon` for vantage name and waits for its address.
 func (cl *clusterLab) start(t *testing.T, name string) *daemonProc {
 	t.Helper()
+	return cl.run(t, name, "daemon")
+}
+
+// run runs `nsguard COMMAND` (daemon or probe) for vantage name and waits
+// for its address.
+func (cl *clusterLab) run(t *testing.T, name, command string) *daemonProc {
+	t.Helper()
 	p := &daemonProc{name: name, gone: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], "daemon", "--config", cl.config(t, name), "--log-level", "info")
+	p.cmd = exec.Command(os.Args[0], command, "--config", cl.config(t, name), "--log-level", "info")
 	p.cmd.Env = append(os.Environ(), "NSGUARD_TEST_MAIN=1")
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -495,5 +502,45 @@ func TestClusterPausedLeaderIsFenced(t *testing.T) {
 	}
 	if dups, distinct := duplicates(cl.slack); dups != 0 {
 		t.Errorf("%d of %d messages reached Slack twice", dups, distinct)
+	}
+}
+
+// `nsguard probe` as its own process beside one daemon: it says what it is
+// (/readyz names the leader, nsguard_leader is 0), its observations are
+// judged (the page is seen from both), and it never leads, not even once
+// the daemon is killed and no other replica is left.
+func TestClusterProbeProcess(t *testing.T) {
+	ctx := context.Background()
+	cl := newClusterLab(t, "3s")
+	fra := cl.start(t, "vantage-fra")
+	sh := cl.run(t, "vantage-sh", "probe")
+	for _, p := range cl.procs {
+		cl.waitFor(t, 30*time.Second, p.name+" ready", func() bool { code, _ := p.get("/readyz"); return code == 200 })
+	}
+	if l, _ := cl.oneLeader(t, 10*time.Second); l != fra {
+		t.Fatalf("%s leads", l.name)
+	}
+	if _, b := sh.get("/readyz"); !strings.HasPrefix(b, "ready: probe (vantage vantage-sh), leader is vantage-fra/") {
+		t.Fatalf("the probe's /readyz = %q", b)
+	}
+	if _, m := sh.get("/metrics"); !strings.Contains(m, "\nnsguard_leader 0\n") {
+		t.Fatal("the probe's nsguard_leader is not 0")
+	}
+	if err := cl.env.DNS.Hijack(ctx, "shop-example.com"); err != nil {
+		t.Fatal(err)
+	}
+	cl.waitFor(t, 30*time.Second, "the page", func() bool { return len(pages(cl.slack)) > 0 })
+	page := pages(cl.slack)[0]
+	if all := page.Text + string(page.Blocks); !strings.Contains(all, "Seen from vantage-fra, vantage-sh") {
+		t.Fatalf("page = %q\n%s", page.Text, page.Blocks)
+	}
+	fra.cmd.Process.Signal(syscall.SIGKILL)
+	<-fra.gone
+	time.Sleep(2 * 3 * time.Second)
+	if sh.leading() || strings.Contains(sh.log(), `"msg":"leading"`) {
+		t.Fatal("the probe leads")
+	}
+	if ps := pages(cl.slack); len(ps) != 1 {
+		t.Errorf("%d pages, want one", len(ps))
 	}
 }
