@@ -22,12 +22,15 @@ func init() {
 // Report is what one vantage point saw of one domain in its latest DNS
 // cycle.
 type Report struct {
-	Vantage string
-	At      time.Time
+	Vantage string    `json:"-"`
+	At      time.Time `json:"-"`
+	// Changed is when what the vantage sees last changed (zero when not
+	// known).
+	Changed time.Time `json:"-"`
 	// Err is set when the vantage could not check the domain: it then
 	// neither sees nor denies anything.
-	Err      string
-	Findings []finding.Finding
+	Err      string            `json:"error,omitempty"`
+	Findings []finding.Finding `json:"findings"`
 }
 
 // Quorum is the default number of vantage points that must agree: a

@@ -22,6 +22,7 @@ type Config struct {
 	Contacts  map[string]Contact `yaml:"contacts"`
 	Playbooks []Playbook         `yaml:"playbooks"`
 	UI        UI                 `yaml:"ui"`
+	Cluster   Cluster            `yaml:"cluster"`
 
 	// File is the path the config was loaded from ("" when built in code).
 	File string `yaml:"-"`
@@ -60,6 +61,21 @@ func (s Store) String() string {
 		return "postgres (URL in $" + s.URLEnv + ")"
 	}
 	return "no store"
+}
+
+// Cluster configures replicas sharing one PostgreSQL store: each is a
+// vantage point, one of them leads. A SQLite store has no cluster: the
+// daemon is the leader and its observations carry no vantage.
+type Cluster struct {
+	// Vantage names this replica (or nsguard probe) in observations and
+	// pages ("vantage-fra"); empty means the host name (in Kubernetes, the
+	// pod's name).
+	Vantage string `yaml:"vantage"`
+	// Lease is how long the leadership lasts without renewal: the leader
+	// renews every lease/3 and steps down at once when it cannot; a
+	// replica takes over when the leader's connection ends, or when its
+	// lease lapses (a paused leader).
+	Lease Duration `yaml:"lease"`
 }
 
 // Resolver configures how nsguard talks DNS.
@@ -149,6 +165,10 @@ type Alerts struct {
 	// killed while holding one delays that message by at most this. 0 means
 	// 2 × delivery_timeout + 30s.
 	ClaimLease Duration `yaml:"claim_lease"`
+	// Quorum is how many vantage points must see a finding before it pages
+	// as itself (a cluster); fewer make it VANTAGE_DISAGREES. 0 means a
+	// majority of the vantages that reported within the last interval.
+	Quorum int `yaml:"quorum"`
 }
 
 // Slack configures the Slack receiver: a bot token or an incoming webhook.
@@ -356,6 +376,10 @@ var DefaultPublicResolvers = []string{"8.8.8.8", "1.1.1.1", "119.29.29.29", "223
 const (
 	DefaultMaxNSPerDelegation = 20
 	DefaultDomainTimeout      = 15 * time.Second
+	// DefaultLease is cluster.lease's default: a killed leader's successor
+	// takes over within lease/3 (its connection ends at once), a paused
+	// one's within 2 × lease.
+	DefaultLease = 15 * time.Second
 )
 
 // Default returns a Config holding every default; Load decodes over it.
@@ -404,6 +428,7 @@ func Default() *Config {
 		},
 		Contacts: map[string]Contact{},
 		UI:       UI{Enabled: true, BasePath: "/", Refresh: Duration(time.Minute)},
+		Cluster:  Cluster{Lease: Duration(DefaultLease)},
 	}
 }
 

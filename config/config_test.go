@@ -100,6 +100,10 @@ func TestBadConfigs(t *testing.T) {
 		{"store url without database", "store:\n  url: postgres://nsguard@127.0.0.1:5432\n", []string{`:2: store.url: the URL names no database`}},
 		{"store url with password", "store:\n  url: postgres://nsguard:hunter2-secret@127.0.0.1/nsguard\n",
 			[]string{`:2: store.url: holds a password: put the URL in a file (store.url_file) or an environment variable (store.url_env), never in the config`}},
+		{"vantage name with a space", "cluster: {vantage: \"vantage fra\"}\n", []string{`:1: cluster.vantage: want 1 to 40 letters, digits, '.', '_' or '-' (starting with a letter or digit), got "vantage fra"`}},
+		{"lease too short", "cluster: {lease: 1s}\n", []string{`:1: cluster.lease: must be 3s to 5m0s, got 1s`}},
+		{"lease too long", "cluster: {lease: 1h}\n", []string{`:1: cluster.lease: must be 3s to 5m0s, got 1h0m0s`}},
+		{"negative quorum", "alerts: {quorum: -1}\n", []string{`:1: alerts.quorum: must be 0 (a majority of the vantage points that reported) to 100, got -1`}},
 		{"syntax error", "domains: [\n", []string{`invalid YAML`}},
 		{"empty", "", []string{`config is empty`}},
 		{"several problems at once", "resolver:\n  retries: 99\n  port: 0\ndomains:\n  - {name: a-example.com, tier: 9}\n", []string{

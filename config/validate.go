@@ -88,6 +88,7 @@ func (c *Config) validate() Errors {
 	v.contacts()
 	v.playbooks()
 	v.ui()
+	v.cluster()
 	return v.errs
 }
 
@@ -342,6 +343,9 @@ func (v *validator) alerts() {
 	}
 	if a.DeliveryTimeout <= 0 {
 		v.fail("alerts.delivery_timeout", "must be positive")
+	}
+	if a.Quorum < 0 || a.Quorum > 100 {
+		v.fail("alerts.quorum", "must be 0 (a majority of the vantage points that reported) to 100, got %d", a.Quorum)
 	}
 	if a.ClaimLease < 0 || (a.ClaimLease > 0 && a.ClaimLease <= a.DeliveryTimeout) {
 		v.fail("alerts.claim_lease", "must be longer than alerts.delivery_timeout (%s), or 0 for 2 × delivery_timeout + 30s", a.DeliveryTimeout)
@@ -674,6 +678,33 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// vantageName is what a vantage may be called: it is shown in pages and
+// Slack, and part of the replica's PostgreSQL session name.
+var vantageName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$`)
+
+// MinLease and MaxLease bound cluster.lease: the leader renews every
+// lease/3, so 3s (a renewal every second) is the least that leaves a
+// renewal time to land; a longer lease than five minutes would leave the
+// cluster leaderless that long when a leader pauses.
+const (
+	MinLease = 3 * time.Second
+	MaxLease = 5 * time.Minute
+)
+
+func (v *validator) cluster() {
+	c := &v.c.Cluster
+	if c.Vantage != "" && !vantageName.MatchString(c.Vantage) {
+		v.fail("cluster.vantage", "want 1 to 40 letters, digits, '.', '_' or '-' (starting with a letter or digit), got %q", c.Vantage)
+	}
+	if c.Lease.D() < MinLease || c.Lease.D() > MaxLease {
+		v.fail("cluster.lease", "must be %s to %s, got %s", MinLease, MaxLease, c.Lease)
+	}
+}
+
+// VantageName reports whether s is a valid cluster.vantage (a host name
+// used as the default is checked with it too).
+func VantageName(s string) bool { return vantageName.MatchString(s) }
 
 func (v *validator) ui() {
 	u := &v.c.UI

@@ -14,6 +14,9 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -26,6 +29,7 @@ import (
 const (
 	baseDir    = "k8s/base"
 	overlayDir = "k8s/overlays/example"
+	haDir      = "k8s/overlays/ha"
 	configKey  = "nsguard.yaml"
 	metricPort = 9153
 )
@@ -42,7 +46,7 @@ type manifests struct {
 // done offline.
 var strictDecoder = func() runtime.Decoder {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, monitoringv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, policyv1.AddToScheme, monitoringv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -116,6 +120,7 @@ func TestRenderKinds(t *testing.T) {
 	}{
 		{baseDir, []string{"ConfigMap", "PrometheusRule", "Service", "ServiceAccount", "ServiceMonitor", "StatefulSet"}},
 		{overlayDir, []string{"ConfigMap", "Namespace", "PrometheusRule", "Secret", "Secret", "Service", "ServiceAccount", "ServiceMonitor", "StatefulSet"}},
+		{haDir, []string{"ConfigMap", "Deployment", "Namespace", "PodDisruptionBudget", "PrometheusRule", "Secret", "Secret", "Secret", "Service", "ServiceAccount", "ServiceMonitor"}},
 	} {
 		t.Run(tt.dir, func(t *testing.T) {
 			m := mustRender(t, tt.dir)
@@ -162,26 +167,75 @@ func TestBaseHasNoSecrets(t *testing.T) {
 	}
 }
 
-// checkWorkload asserts the properties deploy/README.md promises of the pod.
+// workload is the rendered pod controller: the single node's StatefulSet or
+// the HA overlay's Deployment.
+type workload struct {
+	kind     string
+	replicas *int32
+	pod      corev1.PodTemplateSpec
+	selector *metav1.LabelSelector
+	sts      *appsv1.StatefulSet
+	dep      *appsv1.Deployment
+}
+
+func workloadOf(m *manifests) (workload, error) {
+	sts, deps := all[*appsv1.StatefulSet](m), all[*appsv1.Deployment](m)
+	switch {
+	case len(sts) == 1 && len(deps) == 0:
+		s := sts[0]
+		return workload{kind: "StatefulSet", replicas: s.Spec.Replicas, pod: s.Spec.Template, selector: s.Spec.Selector, sts: s}, nil
+	case len(deps) == 1 && len(sts) == 0:
+		d := deps[0]
+		return workload{kind: "Deployment", replicas: d.Spec.Replicas, pod: d.Spec.Template, selector: d.Spec.Selector, dep: d}, nil
+	}
+	return workload{}, fmt.Errorf("want one StatefulSet (one node) or one Deployment (replicas), got %d and %d", len(sts), len(deps))
+}
+
+func mustWorkload(t *testing.T, m *manifests) workload {
+	t.Helper()
+	w, err := workloadOf(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// checkWorkload asserts the properties deploy/README.md promises of the pod:
+// for one node a single-replica StatefulSet with the store on a claim; for
+// replicas a Deployment of at least three, never two on one node, with no
+// store volume (the state is in PostgreSQL).
 func checkWorkload(m *manifests) []string {
 	var errs []string
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	sts := all[*appsv1.StatefulSet](m)
-	if len(sts) != 1 {
-		return []string{fmt.Sprintf("want one StatefulSet, got %d", len(sts))}
+	w, err := workloadOf(m)
+	if err != nil {
+		return []string{err.Error()}
 	}
-	s := sts[0]
-	if s.Spec.Replicas == nil || *s.Spec.Replicas != 1 {
-		got := "unset"
-		if s.Spec.Replicas != nil {
-			got = strconv.Itoa(int(*s.Spec.Replicas))
+	replicas := "unset"
+	if w.replicas != nil {
+		replicas = strconv.Itoa(int(*w.replicas))
+	}
+	switch w.kind {
+	case "StatefulSet":
+		if w.replicas == nil || *w.replicas != 1 {
+			fail("replicas must be 1 (SQLite has a single writer), got %s", replicas)
 		}
-		fail("replicas must be 1 (SQLite has a single writer), got %s", got)
+		if p := w.sts.Spec.PodManagementPolicy; p != "" && p != appsv1.OrderedReadyPodManagement {
+			fail("podManagementPolicy %s: OrderedReady keeps an old and a new pod off the store at once", p)
+		}
+	case "Deployment":
+		if w.replicas == nil || *w.replicas < 3 {
+			fail("replicas must be at least 3 (one leads, a PodDisruptionBudget keeps two), got %s", replicas)
+		}
+		if !antiAffine(w.pod.Spec, w.pod.Labels) {
+			fail("pods need a required anti-affinity on kubernetes.io/hostname: two replicas on one node die together")
+		}
+		if ru := w.dep.Spec.Strategy.RollingUpdate; w.dep.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || ru == nil ||
+			ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 {
+			fail("a rollout must keep every replica until its successor is ready (RollingUpdate, maxUnavailable 0)")
+		}
 	}
-	if p := s.Spec.PodManagementPolicy; p != "" && p != appsv1.OrderedReadyPodManagement {
-		fail("podManagementPolicy %s: OrderedReady keeps an old and a new pod off the store at once", p)
-	}
-	pod := s.Spec.Template.Spec
+	pod := w.pod.Spec
 	psc := pod.SecurityContext
 	if psc == nil {
 		psc = &corev1.PodSecurityContext{}
@@ -254,24 +308,44 @@ func checkWorkload(m *manifests) []string {
 			fail("GOMEMLIMIT %s must be below the memory limit %s", gml, c.Resources.Limits.Memory())
 		}
 	}
-	// The store lives on the claim, not in the container.
-	var claim bool
-	for _, vct := range s.Spec.VolumeClaimTemplates {
-		if mountPath(c, vct.Name) == "/var/lib/nsguard" {
-			claim = true
-			if !slices.Contains(vct.Spec.AccessModes, corev1.ReadWriteOnce) {
-				fail("the data claim must be ReadWriteOnce")
+	if w.kind == "StatefulSet" {
+		// The store lives on the claim, not in the container.
+		var claim bool
+		for _, vct := range w.sts.Spec.VolumeClaimTemplates {
+			if mountPath(c, vct.Name) == "/var/lib/nsguard" {
+				claim = true
+				if !slices.Contains(vct.Spec.AccessModes, corev1.ReadWriteOnce) {
+					fail("the data claim must be ReadWriteOnce")
+				}
 			}
 		}
-	}
-	if !claim {
-		fail("no volumeClaimTemplate mounted at /var/lib/nsguard")
+		if !claim {
+			fail("no volumeClaimTemplate mounted at /var/lib/nsguard")
+		}
 	}
 	return errs
 }
 
+// antiAffine reports whether the pod refuses to share a node with another
+// pod carrying its labels.
+func antiAffine(pod corev1.PodSpec, labels map[string]string) bool {
+	if pod.Affinity == nil || pod.Affinity.PodAntiAffinity == nil {
+		return false
+	}
+	for _, term := range pod.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+		if term.TopologyKey != "kubernetes.io/hostname" || term.LabelSelector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+		if err == nil && !sel.Empty() && sel.Matches(k8slabels.Set(labels)) {
+			return true
+		}
+	}
+	return false
+}
+
 func TestWorkloadSecurity(t *testing.T) {
-	for _, dir := range []string{baseDir, overlayDir} {
+	for _, dir := range []string{baseDir, overlayDir, haDir} {
 		t.Run(dir, func(t *testing.T) {
 			if errs := checkWorkload(mustRender(t, dir)); len(errs) > 0 {
 				t.Fatalf("%s:\n%s", dir, strings.Join(errs, "\n"))
@@ -301,14 +375,22 @@ func TestInsecureWorkloadFails(t *testing.T) {
 	}
 }
 
-// TestConfigMatchesPod parses the ConfigMap's config with nsguard's own
-// loader and checks that its paths and port are the pod's mounts and port.
+// TestConfigMatchesPod parses each overlay's config with nsguard's own
+// loader and checks that its paths and port are the pod's mounts and port:
+// the single node's store on its claim, the replicas' database URL in a
+// Secret.
 func TestConfigMatchesPod(t *testing.T) {
-	m := mustRender(t, overlayDir)
-	s := one[*appsv1.StatefulSet](t, m)
-	c := s.Spec.Template.Spec.Containers[0]
+	for _, dir := range []string{overlayDir, haDir} {
+		t.Run(dir, func(t *testing.T) { checkConfigMatchesPod(t, dir) })
+	}
+}
+
+func checkConfigMatchesPod(t *testing.T, dir string) {
+	m := mustRender(t, dir)
+	w := mustWorkload(t, m)
+	c := w.pod.Spec.Containers[0]
 	vols := map[string]corev1.Volume{}
-	for _, v := range s.Spec.Template.Spec.Volumes {
+	for _, v := range w.pod.Spec.Volumes {
 		vols[v.Name] = v
 	}
 
@@ -350,14 +432,34 @@ func TestConfigMatchesPod(t *testing.T) {
 	if port != strconv.Itoa(metricPort) || containerPort(c, intstr.FromString("metrics")) != metricPort {
 		t.Errorf("listen port %s, container port metrics %d: want both %d", port, containerPort(c, intstr.FromString("metrics")), metricPort)
 	}
-	onClaim := false
-	if name, _ := mountFor(c, cfg.Store.Path); name != "" {
-		for _, vct := range s.Spec.VolumeClaimTemplates {
-			onClaim = onClaim || vct.Name == name
+	files := map[string]string{"alerts.slack.token_file": cfg.Alerts.Slack.TokenFile}
+	switch w.kind {
+	case "StatefulSet":
+		onClaim := false
+		if name, _ := mountFor(c, cfg.Store.Path); name != "" {
+			for _, vct := range w.sts.Spec.VolumeClaimTemplates {
+				onClaim = onClaim || vct.Name == name
+			}
 		}
-	}
-	if !onClaim {
-		t.Errorf("store.path %s is not on a volumeClaimTemplate: the store would die with the pod", cfg.Store.Path)
+		if !onClaim {
+			t.Errorf("store.path %s is not on a volumeClaimTemplate: the store would die with the pod", cfg.Store.Path)
+		}
+	case "Deployment":
+		// Replicas share one database: its URL (with the password) comes
+		// from a Secret file, and each pod names itself (the host name).
+		if !cfg.Store.Postgres() || cfg.Store.URLFile == "" {
+			t.Errorf("the replicas' store is %s: want store.url_file naming the database URL in a Secret", cfg.Store)
+		}
+		files["store.url_file"] = cfg.Store.URLFile
+		if cfg.Cluster.Vantage != "" {
+			t.Errorf("cluster.vantage %q: every pod would claim one name; leave it to the pod's name", cfg.Cluster.Vantage)
+		}
+		if grace := w.pod.Spec.TerminationGracePeriodSeconds; grace == nil || *grace < 35 {
+			t.Errorf("terminationGracePeriodSeconds must leave the 30 s drain and the last deliveries before the leader resigns")
+		}
+		if cfg.Registry.CacheDir == "" || mountPath(c, "tmp") == "" || !strings.HasPrefix(cfg.Registry.CacheDir+"/", mountPath(c, "tmp")+"/") {
+			t.Errorf("registry.cache_dir %q must be on a writable volume (the root filesystem is read-only, there is no store file to sit beside)", cfg.Registry.CacheDir)
+		}
 	}
 
 	// Each secret file the config names is a key of a Secret the overlay
@@ -366,7 +468,6 @@ func TestConfigMatchesPod(t *testing.T) {
 	for _, sec := range all[*corev1.Secret](m) {
 		secrets[sec.Name] = sec
 	}
-	files := map[string]string{"alerts.slack.token_file": cfg.Alerts.Slack.TokenFile}
 	for _, pb := range cfg.Playbooks {
 		for i, st := range append(append([]config.Step{}, pb.Steps...), pb.Rollback...) {
 			if st.DNSUpdate != nil {
@@ -397,36 +498,47 @@ func TestConfigMatchesPod(t *testing.T) {
 	}
 }
 
-// TestOverlayImagePinned: the overlay names a real image and a fixed tag
+// TestOverlayImagePinned: each overlay names a real image and a fixed tag
 // (the base's placeholder "nsguard" is replaced by kustomize's images:).
 func TestOverlayImagePinned(t *testing.T) {
-	s := one[*appsv1.StatefulSet](t, mustRender(t, overlayDir))
-	img := s.Spec.Template.Spec.Containers[0].Image
-	name, tag, ok := strings.Cut(img[strings.LastIndex(img, "/")+1:], ":")
-	if !strings.Contains(img, "/") || !ok || tag == "" || tag == "latest" || name != "nsguard" {
-		t.Fatalf("image %q: want REGISTRY/…/nsguard:TAG with a fixed tag", img)
+	for _, dir := range []string{overlayDir, haDir} {
+		w := mustWorkload(t, mustRender(t, dir))
+		img := w.pod.Spec.Containers[0].Image
+		name, tag, ok := strings.Cut(img[strings.LastIndex(img, "/")+1:], ":")
+		if !strings.Contains(img, "/") || !ok || tag == "" || tag == "latest" || name != "nsguard" {
+			t.Fatalf("%s: image %q: want REGISTRY/…/nsguard:TAG with a fixed tag", dir, img)
+		}
 	}
 }
 
 func TestMonitoringWiring(t *testing.T) {
-	m := mustRender(t, overlayDir)
-	s := one[*appsv1.StatefulSet](t, m)
+	for _, dir := range []string{overlayDir, haDir} {
+		t.Run(dir, func(t *testing.T) { checkMonitoringWiring(t, dir) })
+	}
+}
+
+func checkMonitoringWiring(t *testing.T, dir string) {
+	m := mustRender(t, dir)
+	w := mustWorkload(t, m)
 	svc := one[*corev1.Service](t, m)
 	sm := one[*monitoringv1.ServiceMonitor](t, m)
-	podLabels := s.Spec.Template.Labels
+	podLabels := w.pod.Labels
 
 	for k, v := range svc.Spec.Selector {
 		if podLabels[k] != v {
 			t.Errorf("Service selector %s=%s does not match the pod labels %v", k, v, podLabels)
 		}
 	}
-	for k, v := range s.Spec.Selector.MatchLabels {
+	for k, v := range w.selector.MatchLabels {
 		if podLabels[k] != v {
-			t.Errorf("StatefulSet selector %s=%s does not match its template", k, v)
+			t.Errorf("%s selector %s=%s does not match its template", w.kind, k, v)
 		}
 	}
-	if s.Spec.ServiceName != svc.Name {
-		t.Errorf("serviceName %s, service %s", s.Spec.ServiceName, svc.Name)
+	if w.sts != nil && w.sts.Spec.ServiceName != svc.Name {
+		t.Errorf("serviceName %s, service %s", w.sts.Spec.ServiceName, svc.Name)
+	}
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("the Service must be headless: Prometheus scrapes every pod (each replica's nsguard_leader)")
 	}
 	for k, v := range sm.Spec.Selector.MatchLabels {
 		if svc.Labels[k] != v {
@@ -443,11 +555,79 @@ func TestMonitoringWiring(t *testing.T) {
 			t.Errorf("ServiceMonitor scrapes port %q, the Service has %v", ep.Port, svc.Spec.Ports)
 			continue
 		}
-		if containerPort(s.Spec.Template.Spec.Containers[0], p.TargetPort) != metricPort {
+		if containerPort(w.pod.Spec.Containers[0], p.TargetPort) != metricPort {
 			t.Errorf("Service port %s targets %s, not the metrics container port", p.Name, p.TargetPort.String())
 		}
 		if ep.Path != "/metrics" {
 			t.Errorf("ServiceMonitor path %q, want /metrics", ep.Path)
+		}
+	}
+}
+
+// checkHA asserts what deploy/README.md promises of the HA overlay beyond
+// the pod: a PodDisruptionBudget that keeps two replicas through drains,
+// selects exactly the replicas' pods and still lets a drain evict one, and
+// no single node's StatefulSet beside the Deployment.
+func checkHA(m *manifests) []string {
+	var errs []string
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	w, err := workloadOf(m)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	pdbs := all[*policyv1.PodDisruptionBudget](m)
+	if len(pdbs) != 1 {
+		return append(errs, fmt.Sprintf("want one PodDisruptionBudget, got %d", len(pdbs)))
+	}
+	pdb := pdbs[0]
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 2 || pdb.Spec.MaxUnavailable != nil {
+		fail("PodDisruptionBudget minAvailable = %v, want 2", pdb.Spec.MinAvailable)
+	}
+	sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+	if err != nil || sel.Empty() || !sel.Matches(k8slabels.Set(w.pod.Labels)) {
+		fail("the PodDisruptionBudget's selector %v does not select the replicas' pods %v", pdb.Spec.Selector, w.pod.Labels)
+	}
+	if pdb.Spec.MinAvailable != nil && (w.replicas == nil || int(*w.replicas) <= pdb.Spec.MinAvailable.IntValue()) {
+		fail("%d replicas with minAvailable %d: a drain could never evict one", ptrOr(w.replicas), pdb.Spec.MinAvailable.IntValue())
+	}
+	if w.kind != "Deployment" {
+		fail("the replicas are a %s, want a Deployment", w.kind)
+	}
+	return errs
+}
+
+func ptrOr(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func TestHAOverlay(t *testing.T) {
+	m := mustRender(t, haDir)
+	if errs := checkHA(m); len(errs) > 0 {
+		t.Fatalf("%s:\n%s", haDir, strings.Join(errs, "\n"))
+	}
+	if len(all[*appsv1.StatefulSet](m)) != 0 {
+		t.Error("the HA overlay still holds the single node's StatefulSet")
+	}
+}
+
+// TestWeakHAFails: the HA overlay with two replicas, no anti-affinity, a
+// rollout that may take one down first and a budget selecting nothing is
+// refused, each change named.
+func TestWeakHAFails(t *testing.T) {
+	m := mustRender(t, "testdata/k8s/weak-ha")
+	got := strings.Join(append(checkWorkload(m), checkHA(m)...), "\n")
+	for _, w := range []string{
+		"replicas must be at least 3",
+		"pods need a required anti-affinity on kubernetes.io/hostname",
+		"a rollout must keep every replica until its successor is ready",
+		"does not select the replicas' pods",
+		"2 replicas with minAvailable 2: a drain could never evict one",
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("missed %q; reported:\n%s", w, got)
 		}
 	}
 }

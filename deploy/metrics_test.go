@@ -25,6 +25,9 @@ var exportedMetrics = map[string]bool{
 	"nsguard_incidents_open":                        true,
 	"nsguard_build_info":                            true,
 	"nsguard_up":                                    true,
+	"nsguard_leader":                                true,
+	"nsguard_leader_epoch":                          true,
+	"nsguard_vantage_verdicts_total":                true,
 	"up":                                            true,
 }
 

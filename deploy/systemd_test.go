@@ -14,6 +14,7 @@ import (
 
 const (
 	unitFile    = "systemd/nsguard.service"
+	dropInFile  = "systemd/nsguard.service.d/postgres.conf"
 	unitBinary  = "/usr/local/bin/nsguard"
 	exposureMax = "15" // systemd-analyze security's 0..100 scale: 1.5 of 10
 )
@@ -84,10 +85,25 @@ func TestUnitDirectives(t *testing.T) {
 // all is a failure.
 func verifyUnit(t *testing.T, unit, bin string) error {
 	t.Helper()
+	return verifyUnitWith(t, unit, "", bin)
+}
+
+// verifyUnitWith is verifyUnit with a drop-in beside the unit (in
+// nsguard.service.d/, where systemd-analyze reads it as systemd would).
+func verifyUnitWith(t *testing.T, unit, dropIn, bin string) error {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "nsguard.service")
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(unit, unitBinary, bin)), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if dropIn != "" {
+		if err := os.Mkdir(path+".d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(path+".d", "postgres.conf"), []byte(dropIn), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out, err := exec.Command("systemd-analyze", "verify", "--man=no", path).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
@@ -212,6 +228,84 @@ func TestUnitConfigCheck(t *testing.T) {
 	out, err := exec.Command(bin, "config", "check", empty).CombinedOutput()
 	if code := exitCode(err); code != 3 || !strings.Contains(string(out), "alerts.slack.token_file: read secret file") || !strings.Contains(string(out), "dns_update.tsig_file: tsig_file") {
 		t.Errorf("nsguard config check without the credentials: exit %d\n%s", code, out)
+	}
+}
+
+// TestUnitWithPostgres: the unit runs unchanged with the store in
+// PostgreSQL. The shipped drop-in adds the database URL as one more
+// credential and verifies with the unit (a typo in it is caught, so it is
+// read); the unit's ExecStartPre `config check` accepts the production
+// example moved to PostgreSQL with that credential in place, and without
+// it names store.url_file.
+func TestUnitWithPostgres(t *testing.T) {
+	bin, _ := buildNsguard(t)
+	const creds = "/run/credentials/nsguard.service/"
+	unit, err := os.ReadFile(unitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropIn, err := os.ReadFile(dropInFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyUnitWith(t, string(unit), string(dropIn), bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyUnitWith(t, string(unit), strings.Replace(string(dropIn), "LoadCredential=", "LoadCredentail=", 1), bin); err == nil {
+		t.Fatal("systemd-analyze verify accepted a drop-in with a misspelt directive: the drop-in is not read")
+	}
+	var dbCred string
+	for _, v := range unitDirectives(string(dropIn))["Service"]["LoadCredential"] {
+		if name, src, _ := strings.Cut(v, ":"); src == "/etc/nsguard/db-url" {
+			dbCred = name
+		}
+	}
+	if dbCred == "" {
+		t.Fatalf("%s loads no credential from /etc/nsguard/db-url", dropInFile)
+	}
+	if strings.Contains(string(unit), "db-url") {
+		t.Error("the unit names the database URL itself: the drop-in is what a PostgreSQL store adds")
+	}
+
+	example, err := os.ReadFile("examples/nsguard.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlite := "store:\n  path: /var/lib/nsguard/nsguard.db\n"
+	if !strings.Contains(string(example), sqlite) {
+		t.Fatalf("the example's store is no longer %q; update this test", sqlite)
+	}
+	pg := strings.Replace(string(example), sqlite, "store:\n  url_file: "+creds+dbCred+"\n", 1)
+	pg = strings.Replace(pg, "registry:\n", "registry:\n  cache_dir: /var/lib/nsguard\n", 1)
+	files := map[string]string{
+		"slack-token": "xoxb-0000-example\n",
+		"tsig.key":    "key \"nsguard-switch\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=\";\n};\n",
+		dbCred:        "postgres://nsguard:SECRET-PASSWORD@db.internal:5432/nsguard?sslmode=verify-full\n",
+	}
+	for _, missing := range []string{"", dbCred} {
+		dir := t.TempDir()
+		for name, content := range files {
+			if name == missing {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := filepath.Join(dir, "nsguard.yaml")
+		if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(pg, creds, dir+"/")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "config", "check", cfg).CombinedOutput()
+		if strings.Contains(string(out), "SECRET-PASSWORD") {
+			t.Errorf("config check printed the database password:\n%s", out)
+		}
+		switch {
+		case missing == "" && err != nil:
+			t.Errorf("nsguard config check (the example on PostgreSQL, credentials in place): %v\n%s", err, out)
+		case missing != "" && (exitCode(err) != 3 || !strings.Contains(string(out), "store.url_file: read secret file "+filepath.Join(dir, dbCred))):
+			t.Errorf("nsguard config check without the database URL: exit %d\n%s", exitCode(err), out)
+		}
 	}
 }
 

@@ -39,8 +39,9 @@ func newConfigCheckCmd(g *globals) *cobra.Command {
 		Short: "Check a config as the daemon will: every problem with file, line and field; exit 3 when there is one",
 		Long: `Validates the config file (FILE, else --config or $NSGUARD_CONFIG) and
 checks what the daemon and a failover run read when they start: the Slack
-token or webhook URL (file readable, environment variable set), the root
-hints file, the status pages' password file, each dns_update step's TSIG
+token or webhook URL (file readable, environment variable set), the
+PostgreSQL URL in store.url_file or store.url_env (read and its form
+checked; nothing connects), the root hints file, the status pages' password file, each dns_update step's TSIG
 key file and server, each webhook
 step's HMAC secret and templates, each verify step's servers. Nothing is
 sent and no name is resolved. Every problem is listed at once, with the

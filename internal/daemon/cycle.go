@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/nsguard/nsguard/audit"
 	"github.com/nsguard/nsguard/baseline"
+	"github.com/nsguard/nsguard/cluster"
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/checker"
@@ -41,26 +43,38 @@ func (d *Daemon) baselines(ctx context.Context) map[string]*baseline.State {
 // the observations and feeds the incident engine. Domains left with a new,
 // unconfirmed finding are checked again after alerts.recheck, so a hijack
 // pages within one interval and a few seconds rather than two intervals.
+// On a cluster every replica checks and stores what it sees as a vantage
+// point; the leader judges each domain across the vantages as its own
+// result comes in, and runs the rechecks with every vantage
+// (clusterRechecks).
 func (d *Daemon) dnsCycle(ctx context.Context) {
 	cfg, ck := d.current()
 	start := d.now()
 	bases := d.baselines(ctx)
-	counts, failed := d.dnsRound(ctx, ck, cfg.Domains, bases, start)
-	if wait := cfg.Alerts.Recheck.D(); wait > 0 && ctx.Err() == nil {
+	counts, _ := d.dnsRound(ctx, ck, cfg.Domains, bases, start, true)
+	var recounts map[string]map[[2]string]int
+	switch {
+	case d.mode != single:
+		if lctx, cancel, ok := d.leaderContext(ctx); ok {
+			recounts = d.clusterRechecks(lctx, cfg, ck, bases)
+			cancel()
+		}
+	case cfg.Alerts.Recheck.D() > 0 && ctx.Err() == nil:
 		if again := d.unconfirmed(ctx, cfg); len(again) > 0 {
+			wait := cfg.Alerts.Recheck.D()
 			d.log.Info("re-checking domains with unconfirmed findings", "domains", len(again), "after", wait)
 			select {
 			case <-time.After(wait):
-				recounts, _ := d.dnsRound(ctx, ck, again, bases, d.now())
+				recounts, _ = d.dnsRound(ctx, ck, again, bases, d.now(), true)
 				for _, dom := range again {
 					delete(counts, dom.Name)
-				}
-				for dom, c := range recounts {
-					counts[dom] = c
 				}
 			case <-ctx.Done():
 			}
 		}
+	}
+	for dom, c := range recounts {
+		counts[dom] = c
 	}
 	total := map[[2]string]int{}
 	for _, c := range counts {
@@ -68,7 +82,8 @@ func (d *Daemon) dnsCycle(ctx context.Context) {
 			total[k] += n
 		}
 	}
-	d.finishCycle(checker.DNS, start, len(cfg.Domains), failed, total)
+	failed := len(cfg.Domains) - len(counts)
+	d.finishCycle(checker.DNS, start, len(cfg.Domains), max(failed, 0), total)
 	if ctx.Err() == nil {
 		d.firstDNS.Store(true)
 		d.markReady()
@@ -76,13 +91,15 @@ func (d *Daemon) dnsCycle(ctx context.Context) {
 }
 
 // dnsRound checks domains once and records each as soon as it is done; it
-// returns each domain's finding counts (by ID and severity) and how many
-// could not be checked.
-func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []config.Domain, bases map[string]*baseline.State, at time.Time) (map[string]map[[2]string]int, int) {
+// returns each checked domain's finding counts (by ID and severity) and
+// whether its observation changed. With judge false a leader stores its
+// observations without judging them yet (a recheck round judges once
+// every vantage has reported).
+func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []config.Domain, bases map[string]*baseline.State, at time.Time, judge bool) (map[string]map[[2]string]int, map[string]bool) {
 	sent := ck.Monitor.Resolver().Sent()
 	var mu sync.Mutex
-	failed := 0
 	counts := map[string]map[[2]string]int{}
+	changed := map[string]bool{}
 	ck.Run(ctx, domains, checker.RunOptions{
 		Classes:   []string{checker.DNS},
 		TrustedNS: func(domain string) []resolver.NameServer { return bases[domain].TrustedNS() },
@@ -97,22 +114,17 @@ func (d *Daemon) dnsRound(ctx context.Context, ck *checker.Checker, domains []co
 				}
 			}
 			fs = bases[r.Domain.Name].MarkAccepted(finding.Merge(fs))
-			ok := d.record(ctx, checker.DNS, r, fs, at)
-			c := map[[2]string]int{}
-			for _, f := range fs {
-				c[[2]string{f.ID, f.Severity.String()}]++
-			}
+			ok, ch := d.record(ctx, checker.DNS, r, fs, at, judge)
 			mu.Lock()
 			defer mu.Unlock()
-			if !ok {
-				failed++
-				return
+			changed[config.CanonicalName(r.Domain.Name)] = ch
+			if ok {
+				counts[r.Domain.Name] = findingCounts(fs)
 			}
-			counts[r.Domain.Name] = c
 		},
 	})
 	d.m.queries.Add(float64(ck.Monitor.Resolver().Sent() - sent))
-	return counts, failed
+	return counts, changed
 }
 
 // unconfirmed returns the domains holding a DNS finding (warning or worse)
@@ -168,7 +180,7 @@ func (d *Daemon) registrationCycle(ctx context.Context) {
 				d.contacts.Store(r.Domain.Name, sheet.Markdown())
 			}
 		}
-		if !d.record(ctx, checker.Registration, r, fs, start) {
+		if ok, _ := d.record(ctx, checker.Registration, r, fs, start, true); !ok {
 			failed++
 			continue
 		}
@@ -187,24 +199,17 @@ func (d *Daemon) registrationCycle(ctx context.Context) {
 // class that could not run at all is stored (with its error) but not
 // processed: no findings would wrongly resolve the domain's incidents. A
 // result for a domain a reload removed while its cycle ran is dropped:
-// it would open an incident nothing would ever resolve.
-func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs []finding.Finding, at time.Time) bool {
+// it would open an incident nothing would ever resolve. On a cluster a DNS
+// observation is this vantage's, with its report; only the leader judges
+// (with judge), and it judges what every vantage reported. ok says the
+// domain was checked and recorded; changed, that its observation differs
+// from this vantage's previous one.
+func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs []finding.Finding, at time.Time, judge bool) (ok, changed bool) {
 	d.inventory.RLock()
 	defer d.inventory.RUnlock()
 	if !d.inInventory(r.Domain.Name) {
 		d.log.Info("dropping a result for a domain no longer in the inventory", "domain", r.Domain.Name, "class", class)
-		return false
-	}
-	snap := checker.NewSnapshot(class, r, fs, func(rec *registry.Record) string { return audit.Registrant(audit.Input{Registration: rec}) })
-	changed, err := checker.Put(ctx, d.st, r.Domain.Name, class, at, snap)
-	if err != nil && ctx.Err() == nil {
-		d.log.Error("storing an observation", "domain", r.Domain.Name, "class", class, "err", err)
-		d.storeFailed(ctx, err)
-		return false
-	} else if class == checker.DNS {
-		d.uiSrc.Observed(r.Domain.Name, class, at, changed, r.DNS) // the pages' overview, and response times
-	} else {
-		d.uiSrc.Observed(r.Domain.Name, class, at, changed, nil)
+		return false, false
 	}
 	var classErr error
 	if class == checker.DNS {
@@ -212,24 +217,59 @@ func (d *Daemon) record(ctx context.Context, class string, r checker.Result, fs 
 	} else {
 		classErr = r.RegErr
 	}
+	snap := checker.NewSnapshot(class, r, fs, func(rec *registry.Record) string { return audit.Registrant(audit.Input{Registration: rec}) })
+	data, err := json.Marshal(snap)
+	if err == nil {
+		obs := store.Observation{Domain: r.Domain.Name, Class: class, ObservedAt: at, Data: data}
+		if class == checker.DNS {
+			// What this vantage saw; registration is looked up by the
+			// leader alone and is nobody's vantage.
+			obs.Vantage, obs.Report = d.vantage, cluster.Encode(classErr, fs)
+		}
+		changed, err = d.st.PutObservation(ctx, obs)
+	}
+	if err != nil && ctx.Err() == nil {
+		d.log.Error("storing an observation", "domain", r.Domain.Name, "class", class, "err", err)
+		d.storeFailed(ctx, err)
+		return false, false
+	} else if class == checker.DNS {
+		d.uiSrc.Observed(r.Domain.Name, class, at, changed, r.DNS) // the pages' overview, and response times
+	} else {
+		d.uiSrc.Observed(r.Domain.Name, class, at, changed, nil)
+	}
 	if classErr != nil || ctx.Err() != nil {
 		if classErr != nil {
 			d.log.Warn("domain could not be checked", "domain", r.Domain.Name, "class", class, "err", classErr)
 		}
-		return false
+		if class == checker.DNS && d.mode != single && judge && d.leading() {
+			// The others may have: their verdict still counts.
+			d.judge(ctx, config.CanonicalName(r.Domain.Name), at, false, time.Time{})
+		}
+		return false, changed
+	}
+	if class == checker.DNS && d.mode != single {
+		if judge && d.leading() {
+			d.judge(ctx, config.CanonicalName(r.Domain.Name), at, changed, time.Time{})
+		}
+		d.m.lastSuccess.WithLabelValues(r.Domain.Name, class).Set(float64(at.Unix()))
+		return true, changed
 	}
 	if changed {
 		d.recordChange(ctx, class, r.Domain.Name, at, fs)
 	}
 	if _, err := d.eng.Process(ctx, r.Domain.Name, class, fs); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			d.log.Info("not recording findings: this replica no longer leads", "domain", r.Domain.Name, "class", class)
+			return false, changed
+		}
 		d.log.Error("processing findings", "domain", r.Domain.Name, "class", class, "err", err)
 		if ctx.Err() == nil {
 			d.storeFailed(ctx, err)
 		}
-		return false
+		return false, changed
 	}
 	d.m.lastSuccess.WithLabelValues(r.Domain.Name, class).Set(float64(at.Unix()))
-	return true
+	return true, changed
 }
 
 // recordChange keeps the history of differences from the baseline.
@@ -248,7 +288,7 @@ func (d *Daemon) recordChange(ctx context.Context, class, domain string, at time
 	if b, err := d.st.LatestBaseline(ctx, domain); err == nil {
 		version = b.Version
 	}
-	if _, err := d.st.AddChange(ctx, store.Change{Domain: domain, Class: class, DetectedAt: at, BaselineVersion: version, Data: data}); err != nil {
+	if _, err := d.fst.AddChange(ctx, store.Change{Domain: domain, Class: class, DetectedAt: at, BaselineVersion: version, Data: data}); err != nil && !errors.Is(err, store.ErrFenced) {
 		d.log.Error("recording a change", "domain", domain, "err", err)
 	}
 }
@@ -276,7 +316,7 @@ func (d *Daemon) auditCycle(ctx context.Context) {
 	for _, f := range dg.Findings() {
 		msg.Findings = append(msg.Findings, notify.Finding{Finding: f})
 	}
-	if _, err := outbox.Enqueue(ctx, d.st, msg); err != nil {
+	if _, err := outbox.Enqueue(ctx, d.fst, msg); err != nil {
 		d.log.Error("enqueueing the audit digest", "err", err)
 	} else {
 		d.out.Kick()
@@ -307,8 +347,11 @@ func (d *Daemon) finishCycle(class string, start time.Time, total, failed int, c
 	d.log.Info("cycle done", "class", class, "domains", total, "failed", failed, "took", took.Round(time.Millisecond))
 }
 
+// markReady makes the daemon ready once its first full cycle is done: on
+// a cluster its own DNS cycle (registration is the leader's, whoever
+// leads).
 func (d *Daemon) markReady() {
-	if d.firstDNS.Load() && d.firstReg.Load() && !d.ready.Swap(true) {
+	if d.firstDNS.Load() && (d.firstReg.Load() || d.mode != single) && !d.ready.Swap(true) {
 		d.log.Info("first full cycle done: ready")
 	}
 }

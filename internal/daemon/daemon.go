@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
+	"github.com/nsguard/nsguard/cluster"
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/health"
@@ -70,13 +71,25 @@ type Options struct {
 	// any store error): damage in pages the cycles never read must not
 	// wait for them.
 	IntegrityInterval time.Duration
+	// Probe runs `nsguard probe`: the DNS checks only, observations tagged
+	// with cluster.vantage for the leader to judge, never leading. It needs
+	// a PostgreSQL store.
+	Probe bool
+	// RecheckPoll is how often a replica asks the store for the leader's
+	// recheck requests (default 500ms).
+	RecheckPoll time.Duration
 }
 
 // Daemon is a running nsguard service.
 type Daemon struct {
-	opts  Options
-	log   *slog.Logger
+	opts Options
+	log  *slog.Logger
+	// st is the store as it is: observations, heartbeats, reads. fst is
+	// the same store fenced by the leader's epoch (store.Fenced): the
+	// incident engine, the outbox and the Slack threads write through it,
+	// so only the leader's writes land. On SQLite fst is st.
 	st    store.Store
+	fst   store.Store
 	out   *outbox.Dispatcher
 	eng   *incident.Engine
 	reg   *prometheus.Registry
@@ -107,6 +120,25 @@ type Daemon struct {
 	firstReg atomic.Bool
 	jobs     map[string]cron.Job
 	workCtx  context.Context
+
+	// The cluster (see cluster.go): which role this process has, its
+	// vantage name, its elector (replicas only) and the current term of
+	// leadership (nil when it does not lead).
+	mode    mode
+	vantage string
+	holder  string
+	elector *cluster.Elector
+	cm      *cluster.Metrics
+	termMu  sync.Mutex
+	term    *term
+	termCh  chan struct{} // closed and replaced at every change of term
+	liveMu  sync.Mutex
+	live    map[string]bool // vantages alive, as last read
+	liveAt  time.Time
+	// unsettled collects, during the leader's DNS cycle, the domains to
+	// check again from every vantage at once (see clusterRechecks).
+	unsettledMu sync.Mutex
+	unsettled   map[string]bool
 }
 
 // Run starts the daemon and blocks until ctx ends and the daemon has
@@ -156,13 +188,24 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
+	if opts.RecheckPoll == 0 {
+		opts.RecheckPoll = 500 * time.Millisecond
+	}
 	cfg := opts.Config
 	d := &Daemon{opts: opts, log: opts.Logger.With("component", "daemon"), now: opts.Now, cfg: cfg, names: domainNames(cfg),
-		started: opts.Now(), lastOK: map[string]time.Time{}}
+		started: opts.Now(), lastOK: map[string]time.Time{}, termCh: make(chan struct{}), unsettled: map[string]bool{}}
 	d.reg = prometheus.NewRegistry()
 	d.m = newMetrics(d.reg, opts.Version, opts.Commit)
-
-	st, err := store.OpenConfig(ctx, cfg.Store, store.Options{Logger: opts.Logger})
+	if err := d.setupCluster(cfg); err != nil {
+		return nil, err
+	}
+	so := store.Options{Logger: opts.Logger}
+	if d.mode != single {
+		// Every session of this replica carries its name: a replica taking
+		// over from this one, paused, ends exactly these.
+		so.ApplicationName = store.SessionName(d.holder)
+	}
+	st, err := store.OpenConfig(ctx, cfg.Store, so)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store %s: %w", cfg.Store, err)
 	}
@@ -171,20 +214,30 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
-	rcv, err := outbox.NewReceiver(cfg.Alerts.Slack, st, opts.Logger)
+	if err := d.startCluster(st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	rcv, err := outbox.NewReceiver(cfg.Alerts.Slack, d.fst, opts.Logger)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("alerts: %w", err)
 	}
 	oo := opts.OutboxOptions
 	oo.Receiver, oo.Logger, oo.Registerer = rcv, opts.Logger, d.reg
+	if d.mode != single {
+		// Claims name the replica, carry its epoch, and every send asks the
+		// lease first.
+		oo.Owner, oo.Epoch = d.holder, d.epoch
+		oo.Fence = func(ctx context.Context) error { return store.CheckFence(ctx, d.fst) }
+	}
 	if oo.Timeout == 0 {
 		oo.Timeout = cfg.Alerts.DeliveryTimeout.D()
 	}
 	if oo.Lease == 0 {
 		oo.Lease = cfg.Alerts.ClaimLease.D()
 	}
-	if d.out, err = outbox.New(st, oo); err != nil {
+	if d.out, err = outbox.New(d.fst, oo); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -192,7 +245,7 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
-	if d.eng, err = incident.New(st, incident.Options{Policy: d.policy(cfg), Logger: opts.Logger, Registerer: d.reg, OnEnqueue: d.out.Kick, Now: opts.Now}); err != nil {
+	if d.eng, err = incident.New(d.fst, incident.Options{Policy: d.policy(cfg), Logger: opts.Logger, Registerer: d.reg, OnEnqueue: d.out.Kick, Now: opts.Now}); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -258,21 +311,36 @@ func (d *Daemon) wait(ctx context.Context) error {
 	// finishing and recording the delivery in flight, and only then does
 	// one last flush send what the final cycles enqueued. One sender at a
 	// time in this process; the outbox's claims keep other processes out.
+	// It delivers only while this process leads.
 	outCtx, cancelOut := context.WithCancel(workCtx)
 	defer cancelOut()
 	outDone := make(chan struct{})
-	go func() { defer close(outDone); d.out.Run(outCtx) }()
+	go func() { defer close(outDone); d.deliverLoop(outCtx) }()
+
+	// The leadership outlives the drain and the last flush: a replica
+	// resigns only once its final writes are in.
+	electCtx, cancelElect := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelElect()
+	leadDone := d.campaign(electCtx)
+
 	var bg sync.WaitGroup
-	bg.Add(2)
+	bg.Add(3)
 	go func() { defer bg.Done(); d.tickLoop(workCtx) }()
 	go func() { defer bg.Done(); d.healthLoop(workCtx) }()
+	go func() { defer bg.Done(); d.recheckLoop(workCtx) }()
 
 	d.schedule()
 	d.opts.Notify("ready")
 	// The first full cycle runs now, not at the first cron tick; cron's Stop
-	// does not know these runs, so shutdown waits for them itself.
+	// does not know these runs, so shutdown waits for them itself. On a
+	// cluster the registration cycle is the leader's, which runs it when
+	// it is due (catchUp).
 	var first sync.WaitGroup
-	for _, class := range []string{checker.DNS, checker.Registration} {
+	classes := []string{checker.DNS}
+	if d.mode == single {
+		classes = append(classes, checker.Registration)
+	}
+	for _, class := range classes {
 		first.Add(1)
 		go func() { defer first.Done(); d.jobs[class].Run() }()
 	}
@@ -295,11 +363,15 @@ func (d *Daemon) wait(ctx context.Context) error {
 			cancelOut()
 			<-outDone
 			// Give the outbox a moment to send what the last cycle enqueued.
-			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, err := d.out.Flush(flushCtx); err != nil {
-				d.log.Warn("final outbox flush", "err", err)
+			if d.leading() {
+				flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if _, err := d.out.Flush(flushCtx); err != nil {
+					d.log.Warn("final outbox flush", "err", err)
+				}
+				cancel()
 			}
-			cancel()
+			cancelElect()
+			<-leadDone
 			cancelWork()
 			bg.Wait()
 			shutCtx, cancelShut := context.WithTimeout(context.Background(), 5*time.Second)
@@ -320,25 +392,37 @@ func (d *Daemon) schedule() {
 	cfg := d.cfg
 	c := cron.New(cron.WithParser(config.CronParser))
 	// One job per class for the daemon's life: SkipIfStillRunning then holds
-	// across reloads and for the first cycle, which runs the same job.
-	wrap := func(f func(context.Context)) cron.Job {
+	// across reloads and for the first cycle, which runs the same job. The
+	// registration and audit cycles are the leader's: on another replica
+	// they do nothing, and they stop when the leadership is lost.
+	wrap := func(class string, leaderOnly bool, f func(context.Context)) cron.Job {
 		return cron.NewChain(cron.Recover(cronLogger{d.log}), cron.SkipIfStillRunning(cronLogger{d.log})).Then(cron.FuncJob(func() {
+			ctx := d.workCtx
+			if leaderOnly {
+				lctx, cancel, ok := d.leaderContext(d.workCtx)
+				if !ok {
+					d.log.Debug("not leading: the cycle is the leader's", "class", class)
+					return
+				}
+				defer cancel()
+				ctx = lctx
+			}
 			cfg, _ := d.current()
 			if jitter := cfg.Schedules.Jitter.D(); jitter > 0 {
 				select {
 				case <-time.After(rand.N(jitter)):
-				case <-d.workCtx.Done():
+				case <-ctx.Done():
 					return
 				}
 			}
-			f(d.workCtx)
+			f(ctx)
 		}))
 	}
 	if d.jobs == nil {
 		d.jobs = map[string]cron.Job{
-			checker.DNS:          wrap(d.dnsCycle),
-			checker.Registration: wrap(d.registrationCycle),
-			"audit":              wrap(d.auditCycle),
+			checker.DNS:          wrap(checker.DNS, false, d.dnsCycle),
+			checker.Registration: wrap(checker.Registration, true, d.registrationCycle),
+			"audit":              wrap("audit", true, d.auditCycle),
 		}
 	}
 	for class, spec := range map[string]string{
@@ -373,9 +457,9 @@ func (d *Daemon) reload() {
 	d.mu.RLock()
 	old := d.cfg
 	d.mu.RUnlock()
-	if cfg.Store != old.Store || cfg.Listen != old.Listen || cfg.UI != old.UI {
-		d.log.Warn("store, listen and ui changes take effect at the next restart", "store", cfg.Store.String(), "listen", cfg.Listen)
-		cfg.Store, cfg.Listen, cfg.UI = old.Store, old.Listen, old.UI
+	if cfg.Store != old.Store || cfg.Listen != old.Listen || cfg.UI != old.UI || cfg.Cluster != old.Cluster {
+		d.log.Warn("store, listen, ui and cluster changes take effect at the next restart", "store", cfg.Store.String(), "listen", cfg.Listen)
+		cfg.Store, cfg.Listen, cfg.UI, cfg.Cluster = old.Store, old.Listen, old.UI, old.Cluster
 	}
 	co := d.opts.CheckerOptions
 	co.Logger, co.Now = d.opts.Logger, d.opts.Now
@@ -385,7 +469,7 @@ func (d *Daemon) reload() {
 		d.log.Error("config reload refused", "err", err)
 		return
 	}
-	rcv, err := outbox.NewReceiver(cfg.Alerts.Slack, d.st, d.opts.Logger)
+	rcv, err := outbox.NewReceiver(cfg.Alerts.Slack, d.fst, d.opts.Logger)
 	if err != nil {
 		ck.Close()
 		d.m.reloads.WithLabelValues("refused").Inc()
@@ -407,10 +491,11 @@ func (d *Daemon) reload() {
 	stopped := oldSched.Stop()
 	go func() { <-stopped.Done(); oldCk.Close() }()
 	d.schedule()
-	// Domains no longer in the inventory: close their incidents.
+	// Domains no longer in the inventory: close their incidents (the
+	// leader's to do; on a cluster every replica reloads the same file).
 	d.inventory.Lock()
 	for _, dom := range old.Domains {
-		if !d.inInventory(dom.Name) {
+		if !d.inInventory(dom.Name) && d.leading() {
 			reason := fmt.Sprintf("%s was removed from the inventory (config %s); nsguard no longer watches it", dom.Name, d.opts.ConfigPath)
 			if _, err := d.eng.Retire(d.workCtx, dom.Name, reason); err != nil {
 				d.log.Error("retiring a removed domain", "domain", dom.Name, "err", err)
@@ -444,7 +529,8 @@ func (d *Daemon) current() (*config.Config, *checker.Checker) {
 	return d.cfg, d.ck
 }
 
-// tickLoop drives repeats, silences that ended and daily pruning.
+// tickLoop drives repeats, silences that ended and daily pruning, while
+// this process leads.
 func (d *Daemon) tickLoop(ctx context.Context) {
 	t := time.NewTicker(d.opts.TickInterval)
 	defer t.Stop()
@@ -454,15 +540,27 @@ func (d *Daemon) tickLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := d.eng.Tick(ctx); err != nil && ctx.Err() == nil {
+			lctx, cancel, ok := d.leaderContext(ctx)
+			if !ok {
+				continue
+			}
+			if _, err := d.eng.Tick(lctx); err != nil && lctx.Err() == nil && !errors.Is(err, store.ErrFenced) {
 				d.log.Error("incident tick", "err", err)
 			}
 			if now := d.now(); now.Sub(lastPrune) > 24*time.Hour {
 				lastPrune = now
-				if _, err := d.st.Prune(ctx, now.Add(-d.opts.PruneRetention)); err != nil && ctx.Err() == nil {
+				if _, err := d.fst.Prune(lctx, now.Add(-d.opts.PruneRetention)); err != nil && lctx.Err() == nil {
 					d.log.Error("pruning the store", "err", err)
 				}
+				if d.mode != single {
+					if n, err := d.fst.PruneVantages(lctx, now.Add(-vantageRetention)); err != nil && lctx.Err() == nil {
+						d.log.Error("pruning vantages that stopped reporting", "err", err)
+					} else if n > 0 {
+						d.log.Info("pruned the observations of vantages that stopped reporting", "rows", n, "silent_for", vantageRetention.String())
+					}
+				}
 			}
+			cancel()
 		}
 	}
 }

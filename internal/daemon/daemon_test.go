@@ -175,7 +175,13 @@ func (r *rig) start() *running {
 		run.done <- daemon.Run(ctx, opts)
 	}()
 	r.t.Cleanup(func() { run.stop(r.t) })
-	waitFor(r.t, 15*time.Second, "the daemon to be ready", func() bool { return get(run.addr, "/readyz") == 200 })
+	waitFor(r.t, 15*time.Second, "the daemon to be ready", func() bool {
+		ok := get(run.addr, "/readyz") == 200
+		if !ok && os.Getenv("DBG") != "" {
+			println(body(r.t, run.addr, "/readyz"))
+		}
+		return ok
+	})
 	return run
 }
 

@@ -26,6 +26,8 @@ const deadRecent = time.Hour
 func (d *Daemon) newHealth() error {
 	h, err := health.New(health.Options{
 		Logger: d.opts.Logger, Registerer: d.reg, Now: d.now, Repeat: d.opts.HealthRepeat,
+		// On a cluster each replica speaks for itself, by its vantage name.
+		Name: d.vantage,
 		Notify: func(ctx context.Context, m *notify.Message) error {
 			m.Channel = notify.Route(d.slackConfig(), m.Severity)
 			_, err := d.out.Receiver().Notify(ctx, m)
@@ -137,7 +139,14 @@ func (d *Daemon) checkHealth(ctx context.Context) {
 		return // damage does not heal; only a restart on a restored file clears it
 	}
 	d.health.Set(health.Store, storeProblem)
-	if st, err := d.st.OutboxStats(ctx); err == nil {
+	term, _ := d.currentTerm()
+	if term == nil {
+		// Delivery, Slack and registration are the leader's jobs: another
+		// replica (or a probe) is not the one that cannot do them.
+		for _, c := range []string{health.Outbox, health.Slack, health.Registration} {
+			d.health.Set(c, "")
+		}
+	} else if st, err := d.st.OutboxStats(ctx); err == nil {
 		problem := ""
 		if st.Pending > 0 && !st.OldestPending.IsZero() && now.Sub(st.OldestPending) > d.opts.OutboxStuckAfter {
 			problem = fmt.Sprintf("%d message(s) waiting, the oldest for %s", st.Pending, notify.Duration(now.Sub(st.OldestPending)))
@@ -149,19 +158,26 @@ func (d *Daemon) checkHealth(ctx context.Context) {
 	}
 
 	// Slack: refusing for good, or failing for a while.
-	ds := d.out.State()
-	slackProblem := ""
-	switch {
-	case !ds.LastDead.IsZero() && ds.LastDead.After(ds.LastDelivered) && now.Sub(ds.LastDead) < deadRecent:
-		slackProblem = fmt.Sprintf("Slack refuses nsguard's messages for good (%s): fix alerts.slack and reload", ds.LastError)
-	case !ds.FailingSince.IsZero() && now.Sub(ds.FailingSince) > d.opts.SlackFailingAfter:
-		slackProblem = fmt.Sprintf("no message delivered for %s: %s", notify.Duration(now.Sub(ds.FailingSince)), ds.LastError)
+	if term != nil {
+		ds := d.out.State()
+		slackProblem := ""
+		switch {
+		case !ds.LastDead.IsZero() && ds.LastDead.After(ds.LastDelivered) && now.Sub(ds.LastDead) < deadRecent:
+			slackProblem = fmt.Sprintf("Slack refuses nsguard's messages for good (%s): fix alerts.slack and reload", ds.LastError)
+		case !ds.FailingSince.IsZero() && now.Sub(ds.FailingSince) > d.opts.SlackFailingAfter:
+			slackProblem = fmt.Sprintf("no message delivered for %s: %s", notify.Duration(now.Sub(ds.FailingSince)), ds.LastError)
+		}
+		d.health.Set(health.Slack, slackProblem)
 	}
-	d.health.Set(health.Slack, slackProblem)
 
 	// Check classes: a successful cycle within twice the schedule's
-	// interval (measured from start-up for the first one).
-	for class, spec := range map[string]string{checker.DNS: cfg.Schedules.Delegation, checker.Registration: cfg.Schedules.Registration} {
+	// interval (measured from start-up for the first one; for the
+	// leader's registration cycle, from the start of its term).
+	classes := map[string]string{checker.DNS: cfg.Schedules.Delegation}
+	if term != nil {
+		classes[checker.Registration] = cfg.Schedules.Registration
+	}
+	for class, spec := range classes {
 		every := interval(spec, now)
 		if every <= 0 {
 			continue
@@ -172,6 +188,9 @@ func (d *Daemon) checkHealth(ctx context.Context) {
 		since := last
 		if since.IsZero() {
 			since = d.started
+		}
+		if class == checker.Registration && d.mode != single && term.start.After(since) {
+			since = term.start
 		}
 		// Twice the interval, and never less than one interval and 30 s: a
 		// cycle takes time, and a fast schedule must not flap.

@@ -17,7 +17,8 @@ import (
 // handler serves /metrics, /healthz (the process is alive: restarting it
 // would not help with anything /readyz reports), /readyz (the first full
 // cycle is done and every part can do its job; otherwise 503 and why,
-// one line per part) and the status pages under ui.base_path.
+// one line per part; its first line says the role: leader, follower and
+// who leads, probe) and the status pages under ui.base_path.
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
@@ -29,16 +30,17 @@ func (d *Daemon) handler() http.Handler {
 		if !d.ready.Load() {
 			problems = append([]string{"first check cycle not finished"}, problems...)
 		}
+		role := d.role(r.Context())
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if len(problems) > 0 {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready: nsguard cannot do its whole job")
+			fmt.Fprintln(w, "not ready: nsguard cannot do its whole job; "+role)
 			for _, p := range problems {
 				fmt.Fprintln(w, p)
 			}
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "ready: "+role)
 	})
 	if d.ui != nil {
 		d.ui.Mount(mux)

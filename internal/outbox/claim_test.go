@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -238,5 +239,37 @@ func killedSender(t *testing.T, first slackrecorder.Reply) {
 	}
 	if p := rec.Posts(); len(p) != 2 || p[1].ThreadTS != p[0].TS {
 		t.Fatalf("the reply is not in the page's thread: %+v", p)
+	}
+}
+
+// A sender whose fence says it may no longer send (a leader that paused
+// while another took over) sends nothing: the message stays pending with
+// its claim, for the leader to take over when the claim lapses.
+func TestFenceStopsASendAtTheLastMoment(t *testing.T) {
+	h := newHarness(t)
+	id := h.enqueue(notify.KindOpen, "incident:1", "#dns-oncall", "one-open")
+	fenced := true
+	d, err := New(h.st, Options{Receiver: h.d.Receiver(), Logger: h.logger, Now: h.clk.Now, Owner: "paused-leader",
+		Fence: func(context.Context) error {
+			if fenced {
+				return fmt.Errorf("checking the lease: %w", store.ErrFenced)
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Flush(context.Background()); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("flush of a fenced sender: %v, want ErrFenced", err)
+	}
+	if n := len(h.rec.Posts()); n != 0 {
+		t.Fatalf("a fenced sender posted %d messages", n)
+	}
+	if m := h.row(id); !m.DeliveredAt.IsZero() || m.ClaimOwner != "paused-leader" {
+		t.Fatalf("message after the refused send: %+v", m)
+	}
+	fenced = false
+	if res, err := d.Flush(context.Background()); err != nil || res.Delivered != 1 {
+		t.Fatalf("once allowed: %+v, %v", res, err)
 	}
 }

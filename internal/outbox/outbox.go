@@ -104,6 +104,12 @@ type Options struct {
 	// Epoch returns the fencing token claims carry (the leader's epoch on
 	// a cluster); nil means 0.
 	Epoch func() int64
+	// Fence, when set, is asked just before each send whether this sender
+	// may still send (on a cluster: store.CheckFence, the leader's lease
+	// read now). Slack cannot be fenced: a leader that paused holding a
+	// claim must not send once another has taken over. An error leaves the
+	// message claimed and unsent; its claim lapses and the leader takes it.
+	Fence func(ctx context.Context) error
 	// Registerer receives the outbox metrics; nil registers none.
 	Registerer prometheus.Registerer
 }
@@ -145,6 +151,7 @@ type Dispatcher struct {
 	owner   string
 	lease   time.Duration
 	epoch   func() int64
+	fence   func(ctx context.Context) error
 	kick    chan struct{}
 	metrics *metrics
 
@@ -215,7 +222,7 @@ func New(st store.Store, o Options) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{
 		st: st, rcv: o.Receiver, now: o.Now, backoff: o.Backoff, batch: o.BatchSize,
-		timeout: o.Timeout, poll: o.PollInterval, owner: o.Owner, lease: o.Lease, epoch: o.Epoch,
+		timeout: o.Timeout, poll: o.PollInterval, owner: o.Owner, lease: o.Lease, epoch: o.Epoch, fence: o.Fence,
 		kick: make(chan struct{}, 1), logger: o.Logger.With("component", "outbox"),
 	}
 	m, err := newMetrics(o.Registerer, st)
@@ -289,7 +296,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			d.logger.Error("outbox pass failed; will retry", "err", err)
+			if errors.Is(err, store.ErrFenced) {
+				d.logger.Info("not delivering: this sender no longer leads", "err", err)
+			} else {
+				d.logger.Error("outbox pass failed; will retry", "err", err)
+			}
 		} else {
 			wait = d.nextWait(ctx)
 		}
@@ -439,6 +450,13 @@ func (d *Dispatcher) lostClaim(log *slog.Logger, what string, err error) error {
 		log.Error("the message's claim lapsed during delivery and another sender took it: it may be sent twice; raise the outbox lease", "outcome", what)
 		return nil
 	}
+	if errors.Is(err, store.ErrFenced) {
+		// Said here, whatever the caller's context: a leader that lost the
+		// leadership mid-delivery stops at once, and this is its last word
+		// about the message.
+		log.Warn("cannot record the delivery's outcome: this sender no longer leads; the leader takes the message over when its claim lapses, and looks in Slack before sending it again",
+			"outcome", what, "err", err)
+	}
 	return fmt.Errorf("outbox: %w", err)
 }
 
@@ -464,6 +482,11 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 	if msg.MaybeSent {
 		log.Info("taking over a message whose sender's claim lapsed; it may have been sent already", "from", row.TakenOverFrom)
 	}
+	if d.fence != nil {
+		if err := d.fence(rec); err != nil {
+			return retried, fmt.Errorf("outbox: not sending message %d: %w", row.ID, err)
+		}
+	}
 	sendCtx, cancel := context.WithTimeout(rec, d.timeout)
 	start := time.Now()
 	retry, nerr := rcv.Notify(sendCtx, msg)
@@ -474,7 +497,7 @@ func (d *Dispatcher) deliver(ctx context.Context, row store.OutboxMessage) (outc
 	switch {
 	case nerr == nil:
 		if err := d.st.MarkDelivered(rec, row.ID, d.owner, attempts, now); err != nil {
-			if errors.Is(err, store.ErrClaimLost) {
+			if errors.Is(err, store.ErrClaimLost) || errors.Is(err, store.ErrFenced) {
 				return delivered, d.lostClaim(log, "delivered", err)
 			}
 			return delivered, fmt.Errorf("outbox: delivered message %d but cannot record it (it may be sent again): %w", row.ID, err)

@@ -1,13 +1,15 @@
 // Package startcheck checks what nsguard reads when it starts, beyond the
 // config file itself, with the very functions that read it there: the
-// Slack token or webhook URL the daemon's alert receiver reads, the root
-// hints the checker's resolver reads, the status pages' password file,
+// Slack token or webhook URL the daemon's alert receiver reads, the
+// PostgreSQL URL the store reads from a file or a variable, the root hints
+// the checker's resolver reads, the status pages' password file,
 // and what a failover plan reads before it changes anything (TSIG keys,
 // webhook secrets and templates, the steps' servers). `nsguard config check` runs it, so a config it passes is one
 // the daemon and a failover run accept.
 package startcheck
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -26,6 +28,7 @@ import (
 func Check(cfg *config.Config) config.Errors {
 	var errs config.Errors
 	errs = append(errs, alerts(cfg)...)
+	errs = append(errs, storeURL(cfg)...)
 	// The daemon builds its checker at start (resolver, root hints,
 	// registry client); so does every one-shot command.
 	if ck, err := checker.New(cfg, checker.Options{}); err != nil {
@@ -61,6 +64,37 @@ func alerts(cfg *config.Config) config.Errors {
 		return config.Errors{cfg.Problem(field, err)}
 	}
 	return nil
+}
+
+// storeURL reads the PostgreSQL URL from store.url_file or store.url_env
+// the way store.OpenConfig does, and checks its form (config.CheckPostgresURL,
+// as OpenPostgres does first). Nothing connects: the database is the
+// daemon's to reach, and a replica started before its database must not be
+// refused by its own ExecStartPre. An inline store.url is the config's own
+// validation's.
+func storeURL(cfg *config.Config) config.Errors {
+	s := cfg.Store
+	if s.Path != "" || (s.URLFile == "" && s.URLEnv == "") || s.URL != "" {
+		return nil
+	}
+	field := pick("store.url_file", s.URLFile, "store.url_env")
+	u, err := notify.ReadSecret(s.URLFile, s.URLEnv)
+	if err == nil {
+		if err = config.CheckPostgresURL(u); err != nil {
+			err = fmt.Errorf("the PostgreSQL URL in %s: %w", orEnv(s.URLFile, s.URLEnv), err)
+		}
+	}
+	if err != nil {
+		return config.Errors{cfg.Problem(field, err)}
+	}
+	return nil
+}
+
+func orEnv(file, env string) string {
+	if file != "" {
+		return file
+	}
+	return "$" + env
 }
 
 // statusPages builds the status pages as the daemon does at start

@@ -29,6 +29,9 @@ func TestCheck(t *testing.T) {
 	badAuth := write("bad-htpasswd", "ops:{SHA}SECRETSECRETSECRET=\n")
 	t.Setenv("NSGUARD_TEST_UNSET", "")
 	t.Setenv("NSGUARD_TEST_URL", "not a url SECRET")
+	write("db-url", "postgres://nsguard:SECRET@db.example.internal:5432/nsguard?sslmode=verify-full\n")
+	noDB := write("db-url-no-db", "postgres://nsguard:SECRET@db.example.internal:5432/?sslmode=verify-full\n")
+	t.Setenv("NSGUARD_TEST_DB_URL", "mysql://nsguard:SECRET@db.example.internal/nsguard")
 	for _, tc := range []struct {
 		name, yaml string
 		want       string // "" for no problem
@@ -42,6 +45,15 @@ func TestCheck(t *testing.T) {
 			":3: alerts.slack.webhook_url_file: slack webhook URL: secret file " + twoLines + " holds more than one line"},
 		{"webhook URL not a URL", "alerts:\n  slack: {webhook_url_env: NSGUARD_TEST_URL}\n",
 			":3: alerts.slack.webhook_url_env: webhook: the webhook URL is not an http(s) URL"},
+		{"database URL file readable", "store: {url_file: db-url}\n", ""},
+		{"database URL file missing", "store:\n  url_file: nope\n",
+			":2: store.url_file: read secret file " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{"database URL names no database", "store:\n  url_file: db-url-no-db\n",
+			":2: store.url_file: the PostgreSQL URL in " + noDB + ": the URL names no database"},
+		{"database URL variable not postgres", "store:\n  url_env: NSGUARD_TEST_DB_URL\n",
+			":2: store.url_env: the PostgreSQL URL in $NSGUARD_TEST_DB_URL: want a postgres:// URL, got scheme \"mysql\""},
+		{"database URL variable unset", "store:\n  url_env: NSGUARD_TEST_UNSET\n",
+			":2: store.url_env: environment variable NSGUARD_TEST_UNSET is empty or unset"},
 		{"hints readable", "resolver: {root_hints: hints}\n", ""},
 		{"password file readable", "ui: {basic_auth_file: htpasswd}\n", ""},
 		{"password file not bcrypt", "ui:\n  basic_auth_file: bad-htpasswd\n", ":3: ui.basic_auth_file: " + badAuth + ":1: the hash for \"ops\" is not bcrypt"},
@@ -49,7 +61,11 @@ func TestCheck(t *testing.T) {
 		{"hints not a hints file", "resolver:\n  root_hints: bad-hints\n", ":3: resolver.root_hints: monitor: resolver: root hints " + badHints},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := config.Parse(filepath.Join(dir, "nsguard.yaml"), []byte("store: {path: a.db}\n"+tc.yaml))
+			y := tc.yaml
+			if !strings.HasPrefix(y, "store:") {
+				y = "store: {path: a.db}\n" + y
+			}
+			cfg, err := config.Parse(filepath.Join(dir, "nsguard.yaml"), []byte(y))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,12 @@ var copyTables = []string{
 	"outbox", "slack_threads", "silences", "failover_runs", "failover_steps", "failover_locks", "heartbeats",
 }
 
+// clusterTables are the cluster's coordination state — who leads, which
+// rechecks were asked for — which belongs to the running cluster, not to
+// the data moved: a single node never writes them, and the target's
+// replicas elect a leader of their own.
+var clusterTables = []string{"leader_lease", "recheck_requests"}
+
 // TableCount is how many rows one table holds.
 type TableCount struct {
 	Table string `json:"table"`
@@ -141,7 +147,7 @@ func checkCopyTables(ctx context.Context, stx *sql.Tx) error {
 	}
 	defer rows.Close()
 	known := map[string]bool{}
-	for _, t := range copyTables {
+	for _, t := range append(append([]string(nil), copyTables...), clusterTables...) {
 		known[t] = true
 	}
 	for rows.Next() {

@@ -8,9 +8,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/nsguard/nsguard/config"
@@ -29,7 +32,9 @@ const (
 	// advisoryWriter is held (transaction-scoped) by every writer
 	// transaction: the PostgreSQL counterpart of SQLite's BEGIN IMMEDIATE.
 	advisoryWriter = 2
-	// Keys from 3 on are free for cluster coordination (leader election).
+	// advisoryLeader is held (session-scoped) by the leader's dedicated
+	// connection: at most one replica leads (see LeaderSession).
+	advisoryLeader = 3
 )
 
 // migrateLockTimeout bounds how long a replica waits for another one's
@@ -58,6 +63,31 @@ type Postgres struct {
 	db     *sql.DB
 	desc   string // the URL without its password
 	logger *slog.Logger
+	// cc is the parsed URL, for the leader's dedicated connection.
+	cc      *pgx.ConnConfig
+	secrets []string
+	// suspect counts the sessions the server ended (FATAL); checked holds,
+	// per connection, the count when it was last pinged (shouldPing).
+	suspect atomic.Int64
+	checkMu sync.Mutex
+	checked map[*pgx.Conn]int64
+}
+
+// shouldPing says whether a pooled connection is pinged before use: after
+// a second idle (pgx's own rule), and whenever the server ended some
+// session since this one was last checked.
+func (p *Postgres) shouldPing(_ context.Context, sp stdlib.ShouldPingParams) bool {
+	n := p.suspect.Load()
+	p.checkMu.Lock()
+	if p.checked == nil || len(p.checked) > 1000 {
+		// Connections are replaced (ConnMaxLifetime); forget the old ones
+		// now and then: each is at most pinged once more.
+		p.checked = map[*pgx.Conn]int64{}
+	}
+	last, seen := p.checked[sp.Conn]
+	p.checked[sp.Conn] = n
+	p.checkMu.Unlock()
+	return (seen && last != n) || sp.IdleDuration > time.Second
 }
 
 var _ Store = (*Postgres)(nil)
@@ -91,13 +121,35 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	if cc.RuntimeParams == nil {
 		cc.RuntimeParams = map[string]string{}
 	}
-	if cc.RuntimeParams["application_name"] == "" {
+	switch {
+	case opts.ApplicationName != "":
+		// A replica's sessions carry its name: a new leader taking over
+		// from a paused one ends exactly that one's sessions.
+		cc.RuntimeParams["application_name"] = opts.ApplicationName
+	case cc.RuntimeParams["application_name"] == "":
 		cc.RuntimeParams["application_name"] = "nsguard"
 	}
 	// A writer waits for another at most BusyTimeout (SQLite's
 	// busy_timeout), then fails with ErrBusy instead of hanging.
 	cc.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
-	db := stdlib.OpenDB(*cc)
+	p := &Postgres{desc: desc, logger: opts.Logger.With("component", "store"), secrets: secrets}
+	// A database restart (or a failover) ends every session: each idle
+	// pooled connection then holds the server's FATAL, and would fail its
+	// next statement once, one after the other — the daemon's health
+	// flapping down and up per connection. The first FATAL marks the pool
+	// suspect; every connection checked out after that is pinged first,
+	// and a dead one is dropped for a new one before any statement fails.
+	onErr := cc.OnPgError
+	cc.OnPgError = func(pc *pgconn.PgConn, pe *pgconn.PgError) bool {
+		if strings.EqualFold(pe.Severity, "FATAL") {
+			p.suspect.Add(1)
+		}
+		if onErr != nil {
+			return onErr(pc, pe)
+		}
+		return !strings.EqualFold(pe.Severity, "FATAL")
+	}
+	db := stdlib.OpenDB(*cc, stdlib.OptionShouldPing(p.shouldPing))
 	db.SetMaxOpenConns(opts.MaxConns)
 	// Keep the connections: each one holds its prepared statements.
 	db.SetMaxIdleConns(opts.MaxConns)
@@ -105,8 +157,8 @@ func OpenPostgres(ctx context.Context, rawURL string, opts Options) (*Postgres, 
 	// Reconnect now and then, so a pool follows a database failover.
 	db.SetConnMaxLifetime(30 * time.Minute)
 
-	p := &Postgres{db: db, desc: desc, logger: opts.Logger.With("component", "store")}
-	p.queries = queries{w: db, r: db, s: p, claimLock: "FOR UPDATE OF o SKIP LOCKED"}
+	p.db, p.cc = db, cc.Copy()
+	p.queries = queries{w: db, r: db, s: p, claimLock: "FOR UPDATE OF o SKIP LOCKED", rowLock: "FOR UPDATE"}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fail("store: connecting to %s: %w", desc, err)
@@ -160,7 +212,7 @@ func (p *Postgres) tx(ctx context.Context, writer bool, fn func(*queries) error)
 			return fmt.Errorf("store: waiting for the other writers: %w", mapErr(err))
 		}
 	}
-	return fn(&queries{w: tx, r: tx, s: p, inTx: true, claimLock: p.claimLock})
+	return fn(&queries{w: tx, r: tx, s: p, inTx: true, claimLock: p.claimLock, rowLock: p.rowLock})
 }
 
 // migrate applies pending migrations in one transaction under an advisory

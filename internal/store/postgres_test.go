@@ -232,7 +232,7 @@ func TestPostgresClaimersDoNotWaitForEachOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	held := &queries{w: tx, r: tx, s: a, inTx: true, claimLock: a.claimLock}
+	held := &queries{w: tx, r: tx, s: a, inTx: true, claimLock: a.claimLock, rowLock: a.rowLock}
 	got, err := held.ClaimDue(ctx, Claim{Owner: "a", Now: t0, Until: t0.Add(time.Minute), Limit: 1})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("a's claim = %+v, %v", got, err)

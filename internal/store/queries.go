@@ -33,6 +33,9 @@ type queries struct {
 	// time already), "FOR UPDATE OF o SKIP LOCKED" on PostgreSQL, so
 	// concurrent senders pass over each other's rows instead of waiting.
 	claimLock string
+	// rowLock ends a select that reads a row it will then update: "" on
+	// SQLite (its one writer at a time), "FOR UPDATE" on PostgreSQL.
+	rowLock string
 }
 
 // txRunner opens the transactions the queries need outside InTx.
@@ -242,9 +245,19 @@ func (q *queries) PutObservation(ctx context.Context, o Observation) (bool, erro
 	}
 	h := hashData(o.Data)
 	var changed bool
-	err := q.atomic(ctx, func(q *queries) error {
+	// Each vantage writes only its own rows, so a put needs no writer
+	// transaction: on PostgreSQL a row lock on the vantage's row is
+	// enough, and replicas writing their observations never wait for each
+	// other nor for the leader's incident transactions (claimTx; on SQLite
+	// it is the one writer anyway).
+	run := q.atomic
+	if !q.inTx {
+		run = q.s.claimTx
+	}
+	err := run(ctx, func(q *queries) error {
 		var prev string
-		err := q.w.QueryRowContext(ctx, `SELECT hash FROM observations WHERE domain = $1 AND class = $2`, o.Domain, o.Class).Scan(&prev)
+		err := q.w.QueryRowContext(ctx, `SELECT hash FROM observations WHERE domain = $1 AND class = $2 AND vantage = $3 `+q.rowLock,
+			o.Domain, o.Class, o.Vantage).Scan(&prev)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			changed = true
@@ -254,17 +267,17 @@ func (q *queries) PutObservation(ctx context.Context, o Observation) (bool, erro
 			changed = prev != h
 		}
 		at := o.ObservedAt.UnixMilli()
-		if _, err := q.w.ExecContext(ctx, `INSERT INTO observations (domain, class, observed_at, changed_at, hash, data)
-			VALUES ($1, $2, $3, $3, $4, $5)
-			ON CONFLICT (domain, class) DO UPDATE SET observed_at = excluded.observed_at, data = excluded.data,
+		if _, err := q.w.ExecContext(ctx, `INSERT INTO observations (domain, class, vantage, observed_at, changed_at, hash, data, report)
+			VALUES ($1, $2, $3, $4, $4, $5, $6, $7)
+			ON CONFLICT (domain, class, vantage) DO UPDATE SET observed_at = excluded.observed_at, data = excluded.data, report = excluded.report,
 				changed_at = CASE WHEN observations.hash = excluded.hash THEN observations.changed_at ELSE excluded.changed_at END,
 				hash = excluded.hash`,
-			o.Domain, o.Class, at, h, text(o.Data)); err != nil {
+			o.Domain, o.Class, o.Vantage, at, h, text(o.Data), string(o.Report)); err != nil {
 			return err
 		}
 		if changed {
-			if _, err := q.w.ExecContext(ctx, `INSERT INTO observation_history (domain, class, observed_at, hash, data) VALUES ($1, $2, $3, $4, $5)`,
-				o.Domain, o.Class, at, h, text(o.Data)); err != nil {
+			if _, err := q.w.ExecContext(ctx, `INSERT INTO observation_history (domain, class, vantage, observed_at, hash, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+				o.Domain, o.Class, o.Vantage, at, h, text(o.Data)); err != nil {
 				return err
 			}
 		}
@@ -273,37 +286,133 @@ func (q *queries) PutObservation(ctx context.Context, o Observation) (bool, erro
 	return changed, wrap("put observation "+o.Domain+"/"+o.Class, err)
 }
 
+const observationCols = `domain, class, vantage, observed_at, changed_at, data, report`
+
 func scanObservation(sc interface{ Scan(...any) error }) (Observation, error) {
 	var o Observation
 	var obs, chg int64
-	var data string
-	if err := sc.Scan(&o.Domain, &o.Class, &obs, &chg, &data); err != nil {
+	var data, report string
+	if err := sc.Scan(&o.Domain, &o.Class, &o.Vantage, &obs, &chg, &data, &report); err != nil {
 		return o, err
 	}
-	o.ObservedAt, o.ChangedAt, o.Data = fromMS64(obs), fromMS64(chg), json.RawMessage(data)
+	o.ObservedAt, o.ChangedAt = fromMS64(obs), fromMS64(chg)
+	if data != "" {
+		o.Data = json.RawMessage(data)
+	}
+	if report != "" {
+		o.Report = json.RawMessage(report)
+	}
 	return o, nil
 }
 
 func (q *queries) LatestObservation(ctx context.Context, domain, class string) (Observation, error) {
-	o, err := scanObservation(q.r.QueryRowContext(ctx, `SELECT domain, class, observed_at, changed_at, data FROM observations WHERE domain = $1 AND class = $2`, domain, class))
+	o, err := scanObservation(q.r.QueryRowContext(ctx, `SELECT `+observationCols+` FROM observations WHERE domain = $1 AND class = $2
+		ORDER BY observed_at DESC, vantage LIMIT 1`, domain, class))
 	return o, wrap("observation "+domain+"/"+class, err)
 }
 
 func (q *queries) LatestObservations(ctx context.Context, class string) ([]Observation, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT domain, class, observed_at, changed_at, data FROM observations WHERE class = $1 ORDER BY domain`, class)
+	// The newest row of each domain: with one vantage (a single node) the
+	// NOT EXISTS probes the primary key once per row and finds nothing.
+	rows, err := q.r.QueryContext(ctx, `SELECT `+observationCols+` FROM observations o WHERE o.class = $1
+		AND NOT EXISTS (SELECT 1 FROM observations n WHERE n.domain = o.domain AND n.class = o.class
+			AND (n.observed_at > o.observed_at OR (n.observed_at = o.observed_at AND n.vantage < o.vantage)))
+		ORDER BY o.domain`, class)
 	if err != nil {
 		return nil, wrap("observations "+class, err)
 	}
 	return collect(rows, "observations "+class, scanObservation)
 }
 
+func (q *queries) VantageObservations(ctx context.Context, domain, class string, since time.Time) ([]Observation, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT domain, class, vantage, observed_at, changed_at, '', report FROM observations
+		WHERE domain = $1 AND class = $2 AND observed_at >= $3 ORDER BY vantage`, domain, class, since.UnixMilli())
+	if err != nil {
+		return nil, wrap("vantage observations "+domain, err)
+	}
+	return collect(rows, "vantage observations "+domain, scanObservation)
+}
+
 func (q *queries) ObservationHistory(ctx context.Context, domain, class string, limit int) ([]Observation, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT domain, class, observed_at, observed_at, data FROM observation_history
+	rows, err := q.r.QueryContext(ctx, `SELECT domain, class, vantage, observed_at, observed_at, data, '' FROM observation_history
 		WHERE domain = $1 AND class = $2 ORDER BY id DESC LIMIT $3`, domain, class, limitOr(limit, 100))
 	if err != nil {
 		return nil, wrap("observation history "+domain, err)
 	}
 	return collect(rows, "observation history "+domain, scanObservation)
+}
+
+func (q *queries) PruneVantages(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := q.atomic(ctx, func(q *queries) error {
+		res, err := q.w.ExecContext(ctx, `DELETE FROM observations WHERE vantage <> '' AND vantage IN (
+			SELECT vantage FROM observations GROUP BY vantage HAVING MAX(observed_at) < $1)`, before.UnixMilli())
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		_, err = q.w.ExecContext(ctx, `DELETE FROM recheck_requests WHERE due_at < $1`, before.UnixMilli())
+		return err
+	})
+	return n, wrap("prune vantages", err)
+}
+
+// ---- cluster coordination ---------------------------------------------------
+
+func (q *queries) RequestRechecks(ctx context.Context, class string, domains []string, at time.Time) error {
+	if len(domains) == 0 {
+		return nil
+	}
+	run := q.atomic
+	if !q.inTx {
+		run = q.s.claimTx // one row each, written by the leader alone
+	}
+	err := run(ctx, func(q *queries) error {
+		for _, d := range domains {
+			if _, err := q.w.ExecContext(ctx, `INSERT INTO recheck_requests (domain, class, due_at) VALUES ($1, $2, $3)
+				ON CONFLICT (domain, class) DO UPDATE SET due_at = excluded.due_at`, d, class, at.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return wrap("request rechecks", err)
+}
+
+func (q *queries) Rechecks(ctx context.Context, class string, after time.Time) ([]Recheck, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT domain, class, due_at FROM recheck_requests WHERE class = $1 AND due_at > $2
+		ORDER BY due_at, domain`, class, after.UnixMilli())
+	if err != nil {
+		return nil, wrap("rechecks", err)
+	}
+	return collect(rows, "rechecks", func(sc interface{ Scan(...any) error }) (Recheck, error) {
+		var r Recheck
+		var at int64
+		err := sc.Scan(&r.Domain, &r.Class, &at)
+		r.DueAt = fromMS64(at)
+		return r, err
+	})
+}
+
+func (q *queries) LastObserved(ctx context.Context, class string) (time.Time, error) {
+	var at sql.NullInt64
+	err := q.r.QueryRowContext(ctx, `SELECT MAX(observed_at) FROM observations WHERE class = $1`, class).Scan(&at)
+	return fromMS(at), wrap("last observed "+class, err)
+}
+
+const leaseCols = `holder, epoch, acquired_at, renewed_at, expires_at`
+
+func scanLease(sc interface{ Scan(...any) error }, extra ...any) (LeaderLease, error) {
+	var l LeaderLease
+	var acq, ren, exp int64
+	err := sc.Scan(append([]any{&l.Holder, &l.Epoch, &acq, &ren, &exp}, extra...)...)
+	l.AcquiredAt, l.RenewedAt, l.ExpiresAt = fromMS64(acq), fromMS64(ren), fromMS64(exp)
+	return l, err
+}
+
+func (q *queries) LeaderLease(ctx context.Context) (LeaderLease, error) {
+	l, err := scanLease(q.r.QueryRowContext(ctx, `SELECT `+leaseCols+` FROM leader_lease WHERE id = 1`))
+	return l, wrap("leader lease", err)
 }
 
 // collect scans every row and closes rows.

@@ -31,6 +31,9 @@ type Options struct {
 	ReadConns int
 	// MaxConns bounds a PostgreSQL store's connections. Default 8.
 	MaxConns int
+	// ApplicationName names a PostgreSQL store's sessions (default
+	// "nsguard"); a cluster replica uses SessionName(holder).
+	ApplicationName string
 }
 
 // SQLite is the Store backed by one SQLite file.

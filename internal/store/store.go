@@ -34,19 +34,63 @@ var (
 	// conflict (a deadlock); nothing was written, and trying again later
 	// is safe.
 	ErrBusy = errors.New("database busy")
+	// ErrFenced: a write of the leader's was refused because this process
+	// no longer leads (the lease row names another epoch), or never did:
+	// another replica took over, and what this one meant to write is its
+	// to decide now. See Fenced.
+	ErrFenced = errors.New("fenced off: another replica leads now")
 )
 
-// Observation is the latest result of one check class for one domain.
+// Observation is the latest result of one check class for one domain, as
+// one vantage point saw it.
 type Observation struct {
 	Domain string
 	// Class is the observation's check class as the scheduler names it
 	// ("dns", "registration", "audit").
-	Class      string
+	Class string
+	// Vantage names the replica or probe that observed (cluster.vantage);
+	// "" on a single node.
+	Vantage    string
 	ObservedAt time.Time
 	// ChangedAt is when Data last differed from the previous observation
 	// (set by the store).
 	ChangedAt time.Time
 	Data      json.RawMessage
+	// Report is the vantage's verdict in short (its findings, or why it
+	// could not check), for the leader to judge without decoding Data;
+	// opaque JSON here, empty when none was written.
+	Report json.RawMessage
+}
+
+// Recheck is the leader's request that every vantage check a domain
+// again at DueAt (a finding not confirmed yet, or vantages that disagree).
+type Recheck struct {
+	Domain string
+	Class  string
+	DueAt  time.Time
+}
+
+// LeaderLease is the leadership row: who leads, at which epoch (the
+// fencing token, bumped on every takeover) and until when, unless renewed.
+// Times are the database's clock.
+type LeaderLease struct {
+	Holder     string
+	Epoch      int64
+	AcquiredAt time.Time
+	RenewedAt  time.Time
+	ExpiresAt  time.Time
+	// Now is the database's clock when the row was read (zero when read
+	// through Queries.LeaderLease, which uses no database clock).
+	Now time.Time
+}
+
+// Expired reports whether the lease has lapsed at the database's time
+// (or at now, when the row carries none).
+func (l LeaderLease) Expired(now time.Time) bool {
+	if !l.Now.IsZero() {
+		now = l.Now
+	}
+	return !now.Before(l.ExpiresAt)
 }
 
 // Baseline is one approved version of a domain's state.
@@ -297,14 +341,38 @@ type PruneResult struct {
 // Queries is every read and write, usable on the store directly or inside
 // a transaction (Store.InTx).
 type Queries interface {
-	// PutObservation stores obs as the latest for its domain and class and
-	// appends it to the history when it differs from the previous one.
+	// PutObservation stores obs as its vantage's latest for its domain and
+	// class and appends it to the history when it differs from that
+	// vantage's previous one.
 	PutObservation(ctx context.Context, obs Observation) (changed bool, err error)
+	// LatestObservation is the newest observation of domain and class from
+	// any vantage (on a single node: the only one).
 	LatestObservation(ctx context.Context, domain, class string) (Observation, error)
-	// LatestObservations returns the latest observation of every domain for class.
+	// LatestObservations returns the newest observation of every domain for
+	// class, from whichever vantage observed it last.
 	LatestObservations(ctx context.Context, class string) ([]Observation, error)
-	// ObservationHistory returns distinct past observations, newest first.
+	// VantageObservations returns the latest observation of domain from
+	// each vantage that observed it at or after since, by vantage, with
+	// Report but without Data: what the leader judges.
+	VantageObservations(ctx context.Context, domain, class string, since time.Time) ([]Observation, error)
+	// ObservationHistory returns distinct past observations, newest first
+	// (every vantage's; Vantage says whose).
 	ObservationHistory(ctx context.Context, domain, class string, limit int) ([]Observation, error)
+	// PruneVantages deletes the latest observations of vantages that have
+	// not reported since before (a replaced pod, a retired probe) and
+	// recheck requests older than that; a single node's ('') stay.
+	PruneVantages(ctx context.Context, before time.Time) (int64, error)
+
+	// RequestRechecks asks every vantage to check domains of class again
+	// at due (one row per domain, the latest request wins).
+	RequestRechecks(ctx context.Context, class string, domains []string, due time.Time) error
+	// Rechecks returns the requests of class due after after, soonest first.
+	Rechecks(ctx context.Context, class string, after time.Time) ([]Recheck, error)
+	// LastObserved is when any domain of class was last observed (zero
+	// when never): a new leader asks whether a cycle is due.
+	LastObserved(ctx context.Context, class string) (time.Time, error)
+	// LeaderLease reads the leadership row (ErrNotFound before anyone led).
+	LeaderLease(ctx context.Context) (LeaderLease, error)
 
 	// ApproveBaseline stores b as the domain's next version and returns it
 	// with Version set.

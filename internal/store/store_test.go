@@ -126,6 +126,7 @@ var storeTests = []struct {
 	{"ClaimersInSeparateProcesses", testClaimersInSeparateProcesses},
 	{"Silences", testSilences},
 	{"FailoverLock", testFailoverLock},
+	{"FailoverLockRace", testFailoverLockRace},
 	{"InTxRollsBack", testInTxRollsBack},
 	{"ConcurrentWritersTwoHandles", testConcurrentWritersTwoHandles},
 	{"ReadThenWriteTransactionsSerialise", testReadThenWriteTransactionsSerialise},
@@ -133,6 +134,8 @@ var storeTests = []struct {
 	{"SlackThreads", testSlackThreads},
 	{"FreeTextIsStoredAlike", testFreeTextIsStoredAlike},
 	{"ConcurrentOpensOfANewDatabase", testConcurrentOpensOfANewDatabase},
+	{"ObservationsPerVantage", testObservationsPerVantage},
+	{"RecheckRequests", testRecheckRequests},
 }
 
 func TestStore(t *testing.T) {
@@ -634,6 +637,69 @@ func testFailoverLock(t *testing.T, db testDB) {
 	}
 	if err := s.PutFailoverStep(ctx, FailoverStep{RunID: 999, Index: 0}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("step of unknown run: %v, want ErrConflict (foreign key)", err)
+	}
+}
+
+// Failover runs started on several machines share the playbook's lock in
+// one database (each its own handle here, as each process has its own
+// pool): however many race for a free lock, or for one whose holder died,
+// exactly one takes it, and every other is refused naming that one.
+func testFailoverLockRace(t *testing.T, db testDB) {
+	ctx := context.Background()
+	const racers = 6
+	stores := make([]Store, racers)
+	for i := range stores {
+		stores[i] = db.store(t)
+	}
+	const stale = 2 * time.Minute
+	holder := ""
+	for round := range 5 {
+		now := t0.Add(time.Duration(round) * 10 * time.Minute)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var won []string
+		refusedBy := map[string]int{}
+		for i, s := range stores {
+			me := fmt.Sprintf("racer%d@host%d", i, i)
+			if me == holder {
+				continue // it died holding the lock: the others race for it
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				l := FailoverLock{Playbook: "shop-to-backup", Holder: me, PID: 100 + i, Host: fmt.Sprintf("host%d", i), AcquiredAt: now}
+				got, err := s.AcquireFailoverLock(ctx, l, now.Add(-stale))
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil && got.Holder == me:
+					won = append(won, me)
+				case errors.Is(err, ErrLocked):
+					refusedBy[got.Holder]++
+				default:
+					t.Errorf("round %d, %s: %+v, %v", round, me, got, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d racers took the lock (%v), want exactly one", round, len(won), won)
+		}
+		want := racers - 1 // everyone but the winner
+		if holder != "" {
+			want-- // and the dead holder sat it out
+		}
+		if len(refusedBy) != 1 || refusedBy[won[0]] != want {
+			t.Fatalf("round %d: %s took the lock; the others were refused naming %v", round, won[0], refusedBy)
+		}
+		cur, err := stores[0].FailoverLock(ctx, "shop-to-backup")
+		if err != nil || cur.Holder != won[0] || cur.HeartbeatAt.Before(now) {
+			t.Fatalf("round %d: the lock is %+v, %v; %s took it", round, cur, err, won[0])
+		}
+		holder = won[0]
 	}
 }
 

@@ -230,6 +230,13 @@ func (r *Receiver) channelID(ctx context.Context, name string) (string, error) {
 
 func (r *Receiver) rememberThread(ctx context.Context, key, ch, ts string) {
 	if err := r.threads.PutSlackThread(ctx, store.SlackThread{Key: key, Channel: ch, TS: ts, CreatedAt: r.now()}); err != nil {
+		if errors.Is(err, store.ErrFenced) {
+			// A replica that stopped leading mid-send (paused, cut off):
+			// the leader takes the message over and finds it in Slack,
+			// thread and all.
+			r.logger.Info("not remembering a slack thread: this replica no longer leads; the leader finds the message in Slack", "thread", key, "err", err)
+			return
+		}
 		// The message is out; retrying would page twice. Later messages
 		// of this thread will start a new one instead.
 		r.logger.Error("cannot remember a slack thread; later replies will start a new thread", "thread", key, "err", err)

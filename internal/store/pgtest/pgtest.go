@@ -55,6 +55,8 @@ type Server struct {
 
 	bin      string
 	dir      string
+	data     string
+	cred     *syscall.Credential
 	port     int
 	password string
 	cmd      *exec.Cmd
@@ -262,8 +264,13 @@ func Start(ctx context.Context) (*Server, error) {
 	}
 	os.Remove(pwfile)
 
+	s.data, s.cred = data, cred
 	for attempt := 0; ; attempt++ {
-		err := s.start(ctx, cred, data)
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		err = s.start(ctx, cred, data, port)
 		if err == nil {
 			break
 		}
@@ -305,11 +312,7 @@ func (s *Server) logText() string {
 	return s.log.String()
 }
 
-func (s *Server) start(ctx context.Context, cred *syscall.Credential, data string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
+func (s *Server) start(ctx context.Context, cred *syscall.Credential, data string, port int) error {
 	s.port = port
 	s.logMu.Lock()
 	s.log.Reset()
@@ -386,6 +389,44 @@ func (s *Server) Stop() error {
 		}
 	}
 	return os.RemoveAll(s.dir)
+}
+
+// Restart stops the server (a fast shutdown: every session ends, as when
+// a database restarts under its clients), waits down, and starts it again
+// on the same port and data, as a fault test's database restart. Only a
+// test's own server should be restarted (Start), not the shared one.
+func (s *Server) Restart(ctx context.Context, down time.Duration) error {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.exited:
+		case <-time.After(15 * time.Second):
+			s.kill()
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(down):
+	}
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		// The old postmaster's socket may linger a moment.
+		if err = s.start(ctx, s.cred, s.data, s.port); err == nil || !strings.Contains(s.logText(), "could not bind") {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+// PID is the postmaster's process ID (its backends are in its process
+// group): a benchmark reads the server's CPU time from it.
+func (s *Server) PID() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
 }
 
 // Port is the TCP port the server listens on at 127.0.0.1.

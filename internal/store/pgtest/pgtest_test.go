@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -119,5 +120,41 @@ func TestDatabaseFromTemplate(t *testing.T) {
 	}
 	if prepared != 1 {
 		t.Fatalf("template prepared %d times, want once", prepared)
+	}
+}
+
+// A restarted server ends its sessions and comes back on the same port
+// with its databases: what clients see of a database restart.
+func TestRestart(t *testing.T) {
+	ctx := context.Background()
+	s, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	url := s.Database(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)`); err != nil {
+		t.Fatal(err)
+	}
+	port := s.Port()
+	if err := s.Restart(ctx, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT 1`); err == nil {
+		t.Fatal("a session survived the restart")
+	}
+	again, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("reconnecting after the restart: %v", err)
+	}
+	defer again.Close(ctx)
+	var n int
+	if err := again.QueryRow(ctx, `SELECT n FROM kept`).Scan(&n); err != nil || n != 7 || s.Port() != port {
+		t.Fatalf("after the restart: n = %d, %v, port %d (was %d)", n, err, s.Port(), port)
 	}
 }
