@@ -12,8 +12,8 @@ import (
 
 	"github.com/nsguard/nsguard/audit"
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/reglab"
 	"github.com/nsguard/nsguard/monitor"
 	"github.com/nsguard/nsguard/registry"
 )

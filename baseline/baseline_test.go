@@ -10,9 +10,9 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/reglab"
 	"github.com/nsguard/nsguard/internal/resolver"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 func snapshot(t *testing.T, ck *checker.Checker, d config.Domain) *baseline.State {

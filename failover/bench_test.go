@@ -6,7 +6,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nsguard/nsguard/internal/dnslab/labtest"
+	"github.com/nsguard/nsguard/lab/dnslab/labtest"
 )
 
 // Figures for the README: go test -run '^$' -bench . -benchtime 20x ./failover/

@@ -5,7 +5,7 @@ package failover
 import (
 	"testing"
 
-	"github.com/nsguard/nsguard/internal/dnslab/labtest"
+	"github.com/nsguard/nsguard/lab/dnslab/labtest"
 )
 
 // bindBase is this package's BIND lab, 127.64.0.0/16 (see the dnslab

@@ -14,8 +14,8 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/reglab"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // TestMain lets a test run a failover in a child process of its own (this

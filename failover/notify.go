@@ -7,7 +7,7 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // notify: a message of the playbook's own in the run's Slack thread (and,

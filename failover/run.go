@@ -11,9 +11,9 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/outbox"
 )
 
 // Run statuses (store.FailoverRun.Status).

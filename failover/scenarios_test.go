@@ -16,8 +16,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // The scenarios run against both labs: in-process (TestInProcess, what

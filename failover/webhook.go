@@ -18,7 +18,7 @@ import (
 	"unicode"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // webhook: one HTTP call to the company's own tooling (a load balancer's

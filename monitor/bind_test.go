@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/dnslab/labtest"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/dnslab/labtest"
 )
 
 // bindBase is this package's BIND lab: 127.60.0.0/16. go test runs packages
-// in parallel, and each BIND lab needs its own addresses (internal/dnslab's
+// in parallel, and each BIND lab needs its own addresses (lab/dnslab's
 // tests use 61 and 62).
 const bindBase = 60
 

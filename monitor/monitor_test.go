@@ -10,8 +10,8 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/dnslab"
 	"github.com/nsguard/nsguard/internal/resolver"
+	"github.com/nsguard/nsguard/lab/dnslab"
 	"github.com/nsguard/nsguard/monitor"
 )
 

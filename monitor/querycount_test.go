@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/lab/dnslab"
 	"github.com/nsguard/nsguard/monitor"
 )
 

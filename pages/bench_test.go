@@ -16,10 +16,10 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/store"
 	"github.com/nsguard/nsguard/monitor"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/outbox"
 	"github.com/nsguard/nsguard/pages"
 	"github.com/nsguard/nsguard/registry"
 )

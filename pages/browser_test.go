@@ -14,9 +14,9 @@ import (
 
 	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/reglab"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // browser is a headless Debian Chromium driven over the DevTools protocol,

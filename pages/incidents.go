@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // incidentsPerPage bounds the recent incidents listed at once.

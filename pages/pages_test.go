@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/reglab"
 	"github.com/nsguard/nsguard/pages"
 )
 

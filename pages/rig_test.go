@@ -19,12 +19,12 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/daemon"
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
-	"github.com/nsguard/nsguard/internal/outbox"
-	"github.com/nsguard/nsguard/internal/reglab"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/lab/reglab"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
+	"github.com/nsguard/nsguard/outbox"
 )
 
 const slackToken = "xoxb-pages-test-0123456789"

@@ -8,7 +8,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // A message is shown as Slack shows it: notify.Blocks renders the stored

@@ -11,8 +11,8 @@ import (
 	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/finding"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/notify"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
 	"github.com/nsguard/nsguard/registry"
 )
 

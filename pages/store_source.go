@@ -15,11 +15,11 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/incident"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/incident"
-	"github.com/nsguard/nsguard/internal/notify"
 	"github.com/nsguard/nsguard/internal/store"
 	"github.com/nsguard/nsguard/monitor"
+	"github.com/nsguard/nsguard/notify"
 	"github.com/nsguard/nsguard/registry"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/reglab"
 	"github.com/nsguard/nsguard/registry"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/reglab"
 	"github.com/nsguard/nsguard/registry"
 )
 

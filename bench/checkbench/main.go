@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/lab/dnslab"
 )
 
 type runResult struct {

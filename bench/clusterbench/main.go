@@ -36,10 +36,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/store/pgtest"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 func main() {

@@ -16,8 +16,8 @@ import (
 
 	"github.com/nsguard/nsguard/audit"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // auditLab starts the DNS lab with dnslab.AuditWorld and the registration

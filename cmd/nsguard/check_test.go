@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // startEnv starts the DNS and registration labs and writes a config for them.

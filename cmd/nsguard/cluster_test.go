@@ -19,10 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/store"
 	"github.com/nsguard/nsguard/internal/store/pgtest"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 // clusterLab is a lab, a fake Slack and one PostgreSQL database shared by

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/outbox"
 )
 
 // deliverTimeout bounds how long a command waits for Slack to take what it

@@ -5,8 +5,8 @@ package main
 import (
 	"testing"
 
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/dnslab/labtest"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/dnslab/labtest"
 )
 
 // failoverBindBase is cmd/nsguard's BIND lab, 127.65.0.0/16.

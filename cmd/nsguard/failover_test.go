@@ -17,9 +17,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 // failoverLab is the labs with the failover world, a switch API (webhook

@@ -13,9 +13,9 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/failover"
-	"github.com/nsguard/nsguard/internal/incident"
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/incident"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
 )
 
 func init() {

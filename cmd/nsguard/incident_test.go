@@ -13,14 +13,14 @@ import (
 	"github.com/nsguard/nsguard/baseline"
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/incident"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/daemon"
-	"github.com/nsguard/nsguard/internal/incident"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
-	"github.com/nsguard/nsguard/internal/outbox"
-	"github.com/nsguard/nsguard/internal/reglab"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/lab/reglab"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
+	"github.com/nsguard/nsguard/outbox"
 )
 
 // postureEnv is a lab whose healthy domains carry accepted-risk warnings,

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nsguard/nsguard/internal/labenv"
+	"github.com/nsguard/nsguard/lab/labenv"
 )
 
 // A probe writes for a leader elsewhere: on a SQLite store (one node, no

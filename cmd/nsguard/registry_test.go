@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/reglab"
 	"github.com/nsguard/nsguard/registry"
 )
 

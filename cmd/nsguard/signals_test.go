@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 // signalLab is a lab, a slow Slack that counts the calls in flight, and a

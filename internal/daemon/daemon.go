@@ -22,12 +22,12 @@ import (
 
 	"github.com/nsguard/nsguard/cluster"
 	"github.com/nsguard/nsguard/config"
+	"github.com/nsguard/nsguard/incident"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/health"
-	"github.com/nsguard/nsguard/internal/incident"
-	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/startcheck"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/outbox"
 	"github.com/nsguard/nsguard/pages"
 )
 

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/internal/daemon"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
-	"github.com/nsguard/nsguard/internal/reglab"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/lab/reglab"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 // The fault-injection suite: the daemon under the failures operators

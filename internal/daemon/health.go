@@ -9,8 +9,8 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/health"
-	"github.com/nsguard/nsguard/internal/notify"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // deadRecent: a message refused for good within this window, with nothing

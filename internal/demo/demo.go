@@ -25,15 +25,15 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/finding"
+	"github.com/nsguard/nsguard/incident"
 	"github.com/nsguard/nsguard/internal/checker"
 	"github.com/nsguard/nsguard/internal/daemon"
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/incident"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/outbox"
-	"github.com/nsguard/nsguard/internal/reglab"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/lab/reglab"
 	"github.com/nsguard/nsguard/monitor"
+	"github.com/nsguard/nsguard/outbox"
 )
 
 // Options configure a demo run.

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 // slackSink is a local stand-in for Slack: slack-go's test server behind

@@ -16,8 +16,8 @@ import (
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/failover"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/notify/webhook"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/notify/webhook"
 	"github.com/nsguard/nsguard/pages"
 )
 
@@ -47,7 +47,7 @@ func Check(cfg *config.Config) config.Errors {
 }
 
 // alerts reads the Slack secret the way the daemon's receiver does
-// (internal/outbox.NewReceiver): the bot token first, else the webhook.
+// (outbox.NewReceiver): the bot token first, else the webhook.
 func alerts(cfg *config.Config) config.Errors {
 	s := cfg.Alerts.Slack
 	var err error

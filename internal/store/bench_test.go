@@ -9,7 +9,7 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/incident"
+	"github.com/nsguard/nsguard/incident"
 	"github.com/nsguard/nsguard/internal/store"
 	"github.com/nsguard/nsguard/internal/store/pgtest"
 )
@@ -39,7 +39,7 @@ type benchClock struct{ t time.Time }
 
 func (c *benchClock) Now() time.Time { return c.t }
 
-// BenchmarkEngineCycle is internal/incident's BenchmarkCycle10kDomains on
+// BenchmarkEngineCycle is incident's BenchmarkCycle10kDomains on
 // both backends: the incident engine's hot path, one scheduler cycle of
 // 10,000 domains (each op is 10,000 Process calls, sequential, as one
 // check class's cycle delivers them), in three states of the fleet.

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // OpenConfig opens the store the config names: the SQLite file at

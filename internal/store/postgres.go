@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // Advisory lock keys, in PostgreSQL's two-int4 form (class, object): the

@@ -7,10 +7,10 @@ import (
 	"testing"
 
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/notify/slack"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/notify/slack"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 type nopReceiver struct{}

@@ -1,6 +1,6 @@
 // Package labenv starts the whole simulated Internet nsguard is tested and
-// demonstrated against: the DNS lab (internal/dnslab) and the registration
-// lab (internal/reglab), seeded consistently — every lab domain registered
+// demonstrated against: the DNS lab (lab/dnslab) and the registration
+// lab (lab/reglab), seeded consistently — every lab domain registered
 // at the approved registrar with the name servers the DNS lab delegates to —
 // and renders an nsguard config that points only at them.
 package labenv
@@ -16,8 +16,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/dnslab"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/dnslab"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // Options configure an Env.

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 const token = "xoxb-42-SECRETtoken"

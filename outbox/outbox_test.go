@@ -17,10 +17,10 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/notify/slack"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/notify/slack"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 const token = "xoxb-1111-2222-SECRETtokenVALUE"

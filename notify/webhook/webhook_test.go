@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 const secretPath = "/services/T000/B000/SECRETwebhookPATH"

@@ -406,7 +406,7 @@ func TestBINDServesAThousandDelegations(t *testing.T) {
 
 // BenchmarkBINDSync measures one change of the world reaching named (a
 // serial drift, then the reset): what every scenario of the BIND tests pays
-// twice. go test -run ^$ -bench BINDSync ./internal/dnslab/
+// twice. go test -run ^$ -bench BINDSync ./lab/dnslab/
 func BenchmarkBINDSync(b *testing.B) {
 	for _, mode := range []ReloadMode{ReloadRNDC, ReloadRestart} {
 		b.Run(mode.String(), func(b *testing.B) {
@@ -428,7 +428,7 @@ func BenchmarkBINDSync(b *testing.B) {
 
 // BenchmarkBINDStart measures a BIND lab with N delegations from nothing to
 // serving every zone, and one change (a serial drift) on top.
-// go test -run ^$ -bench BINDStart -benchtime 3x ./internal/dnslab/
+// go test -run ^$ -bench BINDStart -benchtime 3x ./lab/dnslab/
 func BenchmarkBINDStart(b *testing.B) {
 	for _, n := range []int{0, 1000} {
 		b.Run(fmt.Sprintf("delegations=%d", n), func(b *testing.B) {

@@ -22,8 +22,8 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/notify"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // ThreadStore remembers where each thread lives; *store.SQLite is one.

@@ -9,7 +9,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/lab/dnslab"
 )
 
 // Backend returns a BIND 9 backend for a lab the test starts itself (with

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/notify/slack"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/notify/slack"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
 )
 
 // sender is one process's view: its own store connections and dispatcher.

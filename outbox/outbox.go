@@ -23,10 +23,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/notify"
-	"github.com/nsguard/nsguard/internal/notify/slack"
-	"github.com/nsguard/nsguard/internal/notify/webhook"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify"
+	"github.com/nsguard/nsguard/notify/slack"
+	"github.com/nsguard/nsguard/notify/webhook"
 )
 
 // Enqueue stores msg for delivery. Pass the Queries of the transaction that

@@ -16,10 +16,10 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/finding"
-	"github.com/nsguard/nsguard/internal/notify/slack"
-	"github.com/nsguard/nsguard/internal/notify/slack/slackrecorder"
-	"github.com/nsguard/nsguard/internal/outbox"
 	"github.com/nsguard/nsguard/internal/store"
+	"github.com/nsguard/nsguard/notify/slack"
+	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
+	"github.com/nsguard/nsguard/outbox"
 )
 
 // Test-only IDs: the real catalogue belongs to the monitor and registry.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // AuditWorld is DefaultWorld grown into an inventory that holds every case

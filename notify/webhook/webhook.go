@@ -21,7 +21,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/nsguard/nsguard/config"
-	"github.com/nsguard/nsguard/internal/notify"
+	"github.com/nsguard/nsguard/notify"
 )
 
 // Options configure a Receiver.
