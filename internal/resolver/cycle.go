@@ -119,7 +119,7 @@ func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *R
 	}
 	k := cacheKey{server: server, name: dns.CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
 	mu, answers := &c.mu, c.answers
-	if s, ok := ctx.Value(scopeKey{}).(*scope); ok && dns.IsSubDomain(s.zone, k.name) {
+	if s, ok := ctx.Value(scopeKey{}).(*scope); ok && IsSubDomain(s.zone, k.name) {
 		mu, answers = &s.mu, s.answers
 	}
 	mu.Lock()
@@ -330,7 +330,7 @@ func (c *Cycle) iterate(ctx context.Context, name string, qtype uint16) (*dns.Ms
 		if ref == nil {
 			return resp.Msg, nil
 		}
-		if !dns.IsSubDomain(ref.Zone, name) {
+		if !IsSubDomain(ref.Zone, name) {
 			return nil, fmt.Errorf("resolving %s: %s referred to unrelated zone %s", name, cut.Zone, ref.Zone)
 		}
 		c.storeCut(ref)
@@ -353,7 +353,7 @@ func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, err
 		if ref == nil || ref.Zone == domain {
 			return cut, nil
 		}
-		if !dns.IsSubDomain(ref.Zone, domain) {
+		if !IsSubDomain(ref.Zone, domain) {
 			return nil, fmt.Errorf("finding the parent of %s: %s referred to unrelated zone %s", domain, cut.Zone, ref.Zone)
 		}
 		c.storeCut(ref)
@@ -424,14 +424,15 @@ func glueFirst(servers []NameServer) []NameServer {
 func (c *Cycle) closestCut(name string, strict bool) *Delegation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	labels := dns.SplitDomainName(name)
-	for i := range labels {
-		if strict && i == 0 {
-			continue
+	// Each enclosing name is a suffix of name (which is an FQDN): walk the
+	// label boundaries instead of splitting and joining.
+	for off, end, first := 0, name == "" || name == ".", true; !end; first = false {
+		if !strict || !first {
+			if d, ok := c.cuts[dns.Fqdn(name[off:])]; ok {
+				return d
+			}
 		}
-		if d, ok := c.cuts[dns.Fqdn(strings.Join(labels[i:], "."))]; ok {
-			return d
-		}
+		off, end = dns.NextLabel(name, off)
 	}
 	return c.cuts["."]
 }
@@ -457,7 +458,7 @@ func Referral(m *dns.Msg, zone string, ipv6 bool) *Delegation {
 			continue
 		}
 		owner := dns.CanonicalName(ns.Hdr.Name)
-		if owner == dns.CanonicalName(zone) || !dns.IsSubDomain(zone, owner) {
+		if owner == dns.CanonicalName(zone) || !IsSubDomain(zone, owner) {
 			return nil // upward or sideways referral: lame
 		}
 		if d == nil {
@@ -483,7 +484,7 @@ func Glue(m *dns.Msg, zone string, ipv6 bool) map[string][]netip.Addr {
 	out := map[string][]netip.Addr{}
 	for _, rr := range m.Extra {
 		owner := dns.CanonicalName(rr.Header().Name)
-		if !dns.IsSubDomain(zone, owner) {
+		if !IsSubDomain(zone, owner) {
 			continue
 		}
 		switch v := rr.(type) {

@@ -45,7 +45,8 @@ type Resolver struct {
 	log      *slog.Logger
 	sem      chan struct{}
 	limiters sync.Map // netip.AddrPort → *rate.Limiter
-	tcp      *tcpPool
+	udp      *udpTransport
+	tcp      *tcpTransport
 	sent     atomic.Int64
 }
 
@@ -76,7 +77,8 @@ func New(cfg config.Resolver, log *slog.Logger) (*Resolver, error) {
 		roots: roots,
 		log:   log.With("component", "resolver"),
 		sem:   make(chan struct{}, conc),
-		tcp:   newTCPPool(4),
+		udp:   newUDPTransport(),
+		tcp:   newTCPTransport(),
 	}, nil
 }
 
@@ -142,8 +144,12 @@ func (r *Resolver) Sent() int64 { return r.sent.Load() }
 // AddrPort returns a at the resolver's port.
 func (r *Resolver) AddrPort(a netip.Addr) netip.AddrPort { return netip.AddrPortFrom(a, r.port) }
 
-// Close drops idle TCP connections.
-func (r *Resolver) Close() { r.tcp.closeAll() }
+// Close closes the resolver's sockets and connections (those busy when
+// their queries end). The resolver stays usable: later queries open new ones.
+func (r *Resolver) Close() {
+	r.udp.close()
+	r.tcp.close()
+}
 
 func (r *Resolver) limiter(ap netip.AddrPort) *rate.Limiter {
 	if l, ok := r.limiters.Load(ap); ok {
