@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -118,9 +117,7 @@ or before a failover that changes NS. --ns NAME/ADDR gives a name's address
 			g.markAccepted(cmd, cfg, results)
 			rep := checker.NewReport(results, time.Since(start))
 			if output == "json" {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
+				if err := rep.WriteJSON(g.stdout); err != nil {
 					return err
 				}
 			} else {
