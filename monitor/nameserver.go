@@ -303,6 +303,9 @@ func (c *domainCheck) reachability(servers []Server) {
 			proto string
 			p     Probe
 		}{{"udp", s.UDP}, {"tcp", s.TCP}} {
+			if pr.p.Status != ProbeUnreachable && pr.p.Status != ProbeLame {
+				continue // the evidence is built for the probes that fail alone
+			}
 			q := c.d.Name + " SOA (udp)"
 			if pr.proto == "tcp" {
 				q = c.d.Name + " NS (tcp)"
@@ -384,7 +387,7 @@ func darkNote(dark bool) string {
 
 // consistency compares NS sets and serials across servers and with the parent.
 func (c *domainCheck) consistency(servers []Server, childNS []string) {
-	sets, shown := map[string][]string{}, map[string]string{}
+	sets, shown := map[string][]string{}, map[string][]string{}
 	serials := map[uint32][]string{}
 	for _, s := range servers {
 		who := s.Name + " " + s.Addr
@@ -392,7 +395,7 @@ func (c *domainCheck) consistency(servers []Server, childNS []string) {
 			// Grouped by the whole set, shown bounded.
 			k := strings.Join(s.TCP.NS, ", ")
 			sets[k] = append(sets[k], who)
-			shown[k] = nameList(s.TCP.NS)
+			shown[k] = s.TCP.NS
 		}
 		if s.UDP.Status == ProbeOK {
 			serials[s.UDP.Serial] = appendOnce(serials[s.UDP.Serial], who)
@@ -401,7 +404,7 @@ func (c *domainCheck) consistency(servers []Server, childNS []string) {
 	if len(sets) > 1 {
 		var ev []finding.Evidence
 		for k, who := range sets {
-			ev = append(ev, finding.Evidence{Server: strings.Join(who, ", "), Query: c.d.Name + " NS", Answer: "NS " + shown[k]})
+			ev = append(ev, finding.Evidence{Server: strings.Join(who, ", "), Query: c.d.Name + " NS", Answer: "NS " + nameList(shown[k])})
 		}
 		sortEvidence(ev)
 		c.add(ChildNSInconsistent, "", fmt.Sprintf("the name servers of %s answer %d different NS sets", c.d.Name, len(sets)), ev...)

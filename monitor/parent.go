@@ -337,27 +337,41 @@ func hasNSRecord(rrs []dns.RR) bool {
 func (c *domainCheck) parentConsistency(usable []ParentServer) {
 	// Grouped by the whole answer, shown bounded (a hostile NS set can hold
 	// thousands of names).
+	// The texts shown are built only when there is something to show: the
+	// servers of a healthy domain agree, and say so with one key each.
 	groups := map[string][]string{}
-	shown := map[string]string{}
+	last := map[string]ParentServer{} // the server whose text a group shows
 	for _, s := range usable {
-		k, text := parentAnswerKey(s), parentAnswerText(s)
+		k := parentAnswerKey(s)
 		if s.Status == StatusDelegated || s.Status == StatusAnswered {
-			k, text = delegationKey(s), delegationText(s)
+			k = delegationKey(s)
 		}
 		groups[k] = append(groups[k], s.Name+" "+s.Addr)
-		shown[k] = text
+		last[k] = s
 	}
-	if len(groups) < 2 {
+	shown := map[string]string{}
+	if len(groups) >= 2 {
+		for k, s := range last {
+			if s.Status == StatusDelegated || s.Status == StatusAnswered {
+				shown[k] = delegationText(s)
+			} else {
+				shown[k] = parentAnswerText(s)
+			}
+		}
+	} else {
 		groups = map[string][]string{}
 		for _, s := range usable {
 			if s.Status == StatusDelegated {
 				k := parentAnswerKey(s)
 				groups[k] = append(groups[k], s.Name+" "+s.Addr)
-				shown[k] = parentAnswerText(s)
+				last[k] = s
 			}
 		}
 		if len(groups) < 2 {
 			return
+		}
+		for k := range groups {
+			shown[k] = parentAnswerText(last[k])
 		}
 	}
 	var ev []finding.Evidence
@@ -475,7 +489,7 @@ func (c *domainCheck) glueMissing(delegating []ParentServer) {
 			have[g.Name] = true
 		}
 		for _, n := range s.NS {
-			if dns.IsSubDomain(c.name, n) && !have[n] {
+			if resolver.IsSubDomain(c.name, n) && !have[n] {
 				ev = append(ev, finding.Evidence{Server: strings.TrimSpace(s.Name + " " + s.Addr), Query: c.d.Name + " NS", Answer: "no glue for " + n})
 			}
 		}
@@ -583,8 +597,29 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
+// sameSet reports whether a and b hold the same strings (duplicates and
+// order aside). Small sets, the usual case, are compared in place.
 func sameSet(a, b []string) bool {
-	return strings.Join(union(a, nil), "\x00") == strings.Join(union(b, nil), "\x00")
+	if len(a)*len(b) > 1024 {
+		return strings.Join(union(a, nil), "\x00") == strings.Join(union(b, nil), "\x00")
+	}
+	return allIn(a, b) && allIn(b, a)
+}
+
+func allIn(a, b []string) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func addrStrings(as []netip.Addr) []string {

@@ -171,6 +171,18 @@ var ErrNoAddress = errors.New("no address")
 // iteratively. Results are shared for the cycle.
 func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, error) {
 	name = dns.CanonicalName(name)
+	// Most lookups are of a provider's name server another domain looked
+	// up already: take the finished answer without the bookkeeping below.
+	c.mu.Lock()
+	if p, ok := c.addrs[name]; ok {
+		select {
+		case <-p.done:
+			c.mu.Unlock()
+			return p.addrs, p.err
+		default:
+		}
+	}
+	c.mu.Unlock()
 	// A name server whose only path to an address runs through itself (no
 	// glue for an in-bailiwick name) would wait on its own lookup forever.
 	chain, _ := ctx.Value(chainKey{}).([]string)
@@ -349,10 +361,10 @@ func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, err
 		if err != nil {
 			return nil, err
 		}
-		ref := Referral(resp.Msg, cut.Zone, c.r.cfg.IPv6)
-		if ref == nil || ref.Zone == domain {
+		if to := ReferralZone(resp.Msg, cut.Zone); to == "" || to == domain {
 			return cut, nil
 		}
+		ref := Referral(resp.Msg, cut.Zone, c.r.cfg.IPv6)
 		if !IsSubDomain(ref.Zone, domain) {
 			return nil, fmt.Errorf("finding the parent of %s: %s referred to unrelated zone %s", domain, cut.Zone, ref.Zone)
 		}
@@ -369,19 +381,19 @@ func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, err
 // delegation to thousands of glueless names costs a bounded number of
 // lookups. When none answers usably the error is a *ZoneError.
 func (c *Cycle) AskZone(ctx context.Context, d *Delegation, q Query) (*Response, error) {
-	ze := &ZoneError{Zone: d.Zone, Query: q}
+	var failures []ServerFailure // built only when a server fails
 	limit := c.r.MaxNSPerDelegation()
 	tried := 0
 	for _, ns := range glueFirst(d.Servers) {
 		if tried == limit {
-			ze.Failures = append(ze.Failures, ServerFailure{Name: ns.Name, Kind: FailSkipped,
+			failures = append(failures, ServerFailure{Name: ns.Name, Kind: FailSkipped,
 				Detail: fmt.Sprintf("not asked: more than %d name servers (resolver.max_ns_per_delegation)", limit)})
 			break
 		}
 		tried++
 		addrs, err := c.ServerAddrs(ctx, ns)
 		if err != nil {
-			ze.Failures = append(ze.Failures, ServerFailure{Name: ns.Name, Kind: FailNoAddress, Detail: err.Error(), err: err})
+			failures = append(failures, ServerFailure{Name: ns.Name, Kind: FailNoAddress, Detail: err.Error(), err: err})
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -393,18 +405,28 @@ func (c *Cycle) AskZone(ctx context.Context, d *Delegation, q Query) (*Response,
 			if ok {
 				return resp, nil
 			}
-			ze.Failures = append(ze.Failures, f)
+			failures = append(failures, f)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 	}
-	return nil, ze
+	return nil, &ZoneError{Zone: d.Zone, Query: q, Failures: failures}
 }
 
 // glueFirst orders servers with addresses before those that need a lookup
 // (stable otherwise): an answer from a glued server saves every lookup.
 func glueFirst(servers []NameServer) []NameServer {
+	ordered := true
+	for i := 1; i < len(servers); i++ {
+		if len(servers[i].Addrs) > 0 && len(servers[i-1].Addrs) == 0 {
+			ordered = false
+			break
+		}
+	}
+	if ordered {
+		return servers // the callers only read it
+	}
 	out := make([]NameServer, 0, len(servers))
 	for _, ns := range servers {
 		if len(ns.Addrs) > 0 {
@@ -448,34 +470,46 @@ func (c *Cycle) storeCut(d *Delegation) {
 // Referral returns the delegation in m when m is a referral from zone to a
 // zone below it, nil otherwise. Glue outside zone's bailiwick is ignored.
 func Referral(m *dns.Msg, zone string, ipv6 bool) *Delegation {
-	if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess || len(m.Answer) > 0 {
+	to := ReferralZone(m, zone)
+	if to == "" {
 		return nil
 	}
-	var d *Delegation
+	d := &Delegation{Zone: to}
 	for _, rr := range m.Ns {
-		ns, ok := rr.(*dns.NS)
-		if !ok {
-			continue
+		if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == to {
+			d.Servers = append(d.Servers, NameServer{Name: dns.CanonicalName(ns.Ns)})
 		}
-		owner := dns.CanonicalName(ns.Hdr.Name)
-		if owner == dns.CanonicalName(zone) || !IsSubDomain(zone, owner) {
-			return nil // upward or sideways referral: lame
-		}
-		if d == nil {
-			d = &Delegation{Zone: owner}
-		} else if d.Zone != owner {
-			continue
-		}
-		d.Servers = append(d.Servers, NameServer{Name: dns.CanonicalName(ns.Ns)})
-	}
-	if d == nil {
-		return nil
 	}
 	glue := Glue(m, zone, ipv6)
 	for i := range d.Servers {
 		d.Servers[i].Addrs = glue[d.Servers[i].Name]
 	}
 	return d
+}
+
+// ReferralZone is the zone Referral(m, zone, …) delegates to, or "" when m
+// is not a referral below zone; it builds nothing (a cycle asks it of
+// every answer).
+func ReferralZone(m *dns.Msg, zone string) string {
+	if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess || len(m.Answer) > 0 {
+		return ""
+	}
+	zone = dns.CanonicalName(zone)
+	to := ""
+	for _, rr := range m.Ns {
+		ns, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		owner := dns.CanonicalName(ns.Hdr.Name)
+		if owner == zone || !IsSubDomain(zone, owner) {
+			return "" // upward or sideways referral: lame
+		}
+		if to == "" {
+			to = owner
+		}
+	}
+	return to
 }
 
 // Glue returns the A/AAAA records of m's additional section by owner, for

@@ -1,51 +1,51 @@
 package resolver
 
-import "github.com/miekg/dns"
-
 // IsSubDomain reports whether child is parent or below it: miekg/dns's
 // IsSubDomain, label for label (case-insensitive, escaped dots kept inside
 // their label, and, as there, a name with a trailing dot differs from one
-// without), without allocating: it runs for every query of a cycle.
+// without), comparing from the right without splitting the names: it runs
+// for every query of a cycle, and miekg's allocates.
 func IsSubDomain(parent, child string) bool {
-	var pb, cb [128]int // a name has at most 127 labels
-	return compareLabels(parent, child, pb[:0], cb[:0]) == dns.CountLabel(parent)
+	if parent == "." {
+		return true
+	}
+	if child == "." {
+		return false
+	}
+	e1, e2 := len(parent), len(child)
+	for {
+		b1, b2 := labelStart(parent, e1), labelStart(child, e2)
+		if !equalFold(parent[b1:e1], child[b2:e2]) {
+			return false
+		}
+		if b1 == 0 {
+			return true // every label of parent matched
+		}
+		if b2 == 0 {
+			return false // child has fewer labels
+		}
+		e1, e2 = b1, b2
+	}
 }
 
-// compareLabels is dns.CompareDomainName with the label offsets in the
-// given buffers.
-func compareLabels(s1, s2 string, b1, b2 []int) (n int) {
-	if s1 == "." || s2 == "." {
-		return 0
-	}
-	l1 := splitLabels(s1, b1)
-	l2 := splitLabels(s2, b2)
-	j1, i1 := len(l1)-1, len(l1)-2
-	j2, i2 := len(l2)-1, len(l2)-2
-	if !equalFold(s1[l1[j1]:], s2[l2[j2]:]) {
-		return 0
-	}
-	n++
-	for i1 >= 0 && i2 >= 0 {
-		if !equalFold(s1[l1[i1]:l1[j1]], s2[l2[i2]:l2[j2]]) {
-			break
+// labelStart returns where the label ending at end (exclusive) starts, as
+// dns.Split cuts names: after a dot that is not escaped (an even number of
+// backslashes before it) and is not the name's last character.
+func labelStart(s string, end int) int {
+	for p := end - 1; p > 0; p-- {
+		if i := p - 1; s[i] == '.' && i < len(s)-1 && evenBackslashes(s, i) {
+			return p
 		}
+	}
+	return 0
+}
+
+func evenBackslashes(s string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
 		n++
-		j1, i1, j2, i2 = j1-1, i1-1, j2-1, i2-1
 	}
-	return n
-}
-
-// splitLabels is dns.Split appending to idx (which must not be nil).
-func splitLabels(s string, idx []int) []int {
-	idx = append(idx, 0)
-	for off := 0; ; {
-		var end bool
-		off, end = dns.NextLabel(s, off)
-		if end {
-			return idx
-		}
-		idx = append(idx, off)
-	}
+	return n%2 == 0
 }
 
 // equalFold compares ASCII case-insensitively, as DNS names compare.
