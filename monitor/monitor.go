@@ -59,7 +59,9 @@ func (m *Monitor) Close() { m.res.Close() }
 
 // Result is one domain's outcome of a cycle.
 type Result struct {
-	Domain      string
+	Domain string
+	// Index is the domain's position in the list Check was given.
+	Index       int
 	Observation *Observation
 	Findings    []finding.Finding
 	// Err is set when the domain could not be checked at all (the parent
@@ -126,6 +128,7 @@ func (m *Monitor) Check(ctx context.Context, domains []config.Domain, opts Cycle
 					return
 				}
 				r := m.checkDomain(ctx, cycle, domains[i], opts)
+				r.Index = i
 				if opts.OnResult != nil {
 					opts.OnResult(r)
 				} else {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"time"
@@ -112,15 +114,49 @@ or before a failover that changes NS. --ns NAME/ADDR gives a name's address
 			if preflight != nil {
 				opts.Preflight = func(string) *monitor.Preflight { return preflight }
 			}
-			results := ck.Run(cmd.Context(), domains, opts)
-			bar.done()
-			g.markAccepted(cmd, cfg, results)
-			rep := checker.NewReport(results, time.Since(start))
-			if output == "json" {
-				if err := rep.WriteJSON(g.stdout); err != nil {
+			var rep *checker.Report
+			if len(classes) == 1 && classes[0] == checker.DNS {
+				// A DNS-only run reports each domain as soon as it is done and
+				// keeps none of their observations: 10,000 domains would hold
+				// 100 MB until the end. JSON goes out as it comes, unless it
+				// would cross the progress bar on a terminal.
+				var out io.Writer = io.Discard
+				var held bytes.Buffer
+				if output == "json" {
+					out = g.stdout
+					if g.isTTY {
+						out = &held
+					}
+				}
+				stream := checker.NewJSONStream(out, output != "json")
+				accept := g.acceptedMarker(cmd, cfg)
+				opts.OnResult = func(r checker.Result) {
+					if accept != nil {
+						r.Findings = accept(r.Domain.Name, r.Findings)
+					}
+					stream.Add(r)
+				}
+				ck.Run(cmd.Context(), domains, opts)
+				bar.done()
+				if _, err := stream.Close(time.Since(start)); err != nil {
 					return err
 				}
+				if _, err := held.WriteTo(g.stdout); err != nil {
+					return err
+				}
+				rep = stream.Report()
 			} else {
+				results := ck.Run(cmd.Context(), domains, opts)
+				bar.done()
+				g.markAccepted(cmd, cfg, results)
+				rep = checker.NewReport(results, time.Since(start))
+				if output == "json" {
+					if err := rep.WriteJSON(g.stdout); err != nil {
+						return err
+					}
+				}
+			}
+			if output != "json" {
 				if preflight != nil {
 					fmt.Fprintf(g.stdout, "Pre-flight: %s as if its parent delegated it to %s%s (the parent is not asked; public resolvers still see the real delegation)\n\n",
 						domains[0].Name, preflightText(preflight), dsText(preflight))

@@ -65,7 +65,9 @@ func (c *Checker) Close() { c.Monitor.Close() }
 
 // Result is what one run found about one domain.
 type Result struct {
-	Domain       config.Domain        `json:"-"`
+	Domain config.Domain `json:"-"`
+	// Index is the domain's position in the list Run was given.
+	Index        int                  `json:"-"`
 	DNS          *monitor.Observation `json:"dns,omitempty"`
 	Registration *registry.Record     `json:"registration,omitempty"`
 	Findings     []finding.Finding    `json:"findings"`
@@ -130,7 +132,7 @@ const registryConcurrency = 8
 func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOptions) []Result {
 	results := make([]Result, len(domains))
 	for i, d := range domains {
-		results[i].Domain = d
+		results[i].Domain, results[i].Index = d, i
 	}
 	total := 0
 	if opts.has(DNS) {
@@ -146,13 +148,9 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 		}
 	}
 	if opts.OnResult != nil && opts.has(DNS) && !opts.has(Registration) {
-		byName := make(map[string]config.Domain, len(domains))
-		for _, d := range domains {
-			byName[d.Name] = d
-		}
 		c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Preflight: opts.Preflight, Progress: func(int, int) { tick() },
 			OnResult: func(r monitor.Result) {
-				res := Result{Domain: byName[r.Domain], DNS: r.Observation, DNSErr: r.Err, Findings: r.Findings}
+				res := Result{Domain: domains[r.Index], Index: r.Index, DNS: r.Observation, DNSErr: r.Err, Findings: r.Findings}
 				finding.Sort(res.Findings)
 				opts.OnResult(res)
 			}})

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,10 +16,11 @@ import (
 	"github.com/nsguard/nsguard/internal/dnslab"
 )
 
-// TestWriteJSONIsTheEncodersOutput: the streamed report is byte for byte
-// what json.Encoder with a two-space indent writes for the whole report
-// (the output `nsguard check -o json` always had), for a real check of
-// the lab with findings, errors and escaping, and for an empty report.
+// TestWriteJSONIsTheEncodersOutput: the report written a domain at a time,
+// and streamed as results come in any order, is byte for byte what
+// json.Encoder with a two-space indent writes for the whole report (the
+// output `nsguard check -o json` always had), for a real check of the lab
+// with findings, errors and escaping, and for an empty report.
 func TestWriteJSONIsTheEncodersOutput(t *testing.T) {
 	ctx := context.Background()
 	lab, err := dnslab.Start(ctx, dnslab.Options{})
@@ -67,6 +70,43 @@ func TestWriteJSONIsTheEncodersOutput(t *testing.T) {
 				t.Errorf("WriteJSON differs from the encoder (%d vs %d bytes); first difference at %d:\n%s",
 					got.Len(), want.Len(), firstDiff(got.Bytes(), want.Bytes()), around(got.Bytes(), firstDiff(got.Bytes(), want.Bytes())))
 			}
+			// Streamed: added concurrently, in a random order.
+			var streamed bytes.Buffer
+			js := checker.NewJSONStream(&streamed, true)
+			var wg sync.WaitGroup
+			for _, i := range rand.Perm(len(tc.results)) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := tc.results[i]
+					r.Index = i
+					js.Add(r)
+				}()
+			}
+			wg.Wait()
+			sum, err := js.Close(1234567 * time.Microsecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(streamed.Bytes(), want.Bytes()) {
+				t.Errorf("the stream differs from the encoder (%d vs %d bytes); first difference at %d:\n%s",
+					streamed.Len(), want.Len(), firstDiff(streamed.Bytes(), want.Bytes()), around(streamed.Bytes(), firstDiff(streamed.Bytes(), want.Bytes())))
+			}
+			if sum != rep.Summary {
+				t.Errorf("the stream's summary %+v, the report's %+v", sum, rep.Summary)
+			}
+			// What the table is drawn from: the same domains in the same
+			// order, without the observations.
+			table := js.Report()
+			if len(table.Domains) != len(rep.Domains) || table.Summary != rep.Summary {
+				t.Fatalf("the stream's table has %d domains (%+v), the report %d (%+v)", len(table.Domains), table.Summary, len(rep.Domains), rep.Summary)
+			}
+			for i, d := range table.Domains {
+				if d.Domain != rep.Domains[i].Domain || d.Status != rep.Domains[i].Status || len(d.Findings) != len(rep.Domains[i].Findings) || d.DNS != nil {
+					t.Errorf("table row %d: %s %s (%d findings), want %s %s (%d)", i, d.Domain, d.Status, len(d.Findings),
+						rep.Domains[i].Domain, rep.Domains[i].Status, len(rep.Domains[i].Findings))
+				}
+			}
 			if len(tc.results) > 0 && rep.Summary.Critical == 0 {
 				t.Errorf("the lab's broken domains found nothing critical: %+v", rep.Summary)
 			}
@@ -85,4 +125,29 @@ func firstDiff(a, b []byte) int {
 
 func around(b []byte, i int) string {
 	return string(b[max(0, i-200):min(len(b), i+200)])
+}
+
+// FuzzIndentJSON: the report's indenter writes what json.Indent writes for
+// any value encoding/json encodes.
+func FuzzIndentJSON(f *testing.F) {
+	for _, s := range []string{`{"a":[1,2,{}],"b":{"c":"x\"y,{}:[]"},"d":[]}`, `[]`, `"\u003c"`, `{"domains":[{"dns":{"servers":[{"udp":{"aa":true}}]}}]}`, `null`} {
+		f.Add(s, "    ")
+	}
+	f.Fuzz(func(t *testing.T, in, prefix string) {
+		var v any
+		if json.Unmarshal([]byte(in), &v) != nil {
+			return
+		}
+		compact, err := json.Marshal(v)
+		if err != nil {
+			return
+		}
+		var want bytes.Buffer
+		if err := json.Indent(&want, compact, prefix, "  "); err != nil {
+			t.Fatal(err)
+		}
+		if got := checker.IndentJSON(nil, compact, prefix); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("indented %s as\n%s\nwant\n%s", compact, got, want.Bytes())
+		}
+	})
 }
