@@ -51,15 +51,7 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 	}
 	sec := &DNSSEC{}
 	results := make([]dnssecServer, len(targets))
-	var wg sync.WaitGroup
-	for i, s := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = c.dnssecAt(ctx, s)
-		}()
-	}
-	wg.Wait()
+	fanOut(len(targets), func(i int) { results[i] = c.dnssecAt(ctx, targets[i]) })
 
 	allKeys := map[string]*dns.DNSKEY{}
 	for _, r := range results {

@@ -89,56 +89,67 @@ func (c *domainCheck) tooMany(total int, skipped []string) {
 func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[string][]netip.Addr, inParent bool) []Server {
 	var mu sync.Mutex
 	var out []Server
+	fanOut(len(names), func(i int) {
+		name := names[i]
+		addrs := map[netip.Addr]bool{}
+		for _, a := range glue[name] {
+			addrs[a] = true
+		}
+		var err error
+		if c.preflight == nil || (len(addrs) == 0 && !dns.IsSubDomain(c.name, name)) {
+			var looked []netip.Addr
+			looked, err = c.cycle.LookupAddrs(ctx, name)
+			for _, a := range looked {
+				addrs[a] = true
+			}
+		} else if len(addrs) == 0 {
+			err = fmt.Errorf("%s: no address given for a name inside %s (pre-flight: glue needed)", strings.TrimSuffix(name, "."), c.d.Name)
+		}
+		if len(addrs) == 0 {
+			s := Server{Name: name, InParent: inParent, Error: errText(err)}
+			if v6 := c.ipv6Only(ctx, name); len(v6) > 0 {
+				s.IPv6Only = true
+				s.Error = fmt.Sprintf("IPv6 addresses only (%s), which nsguard does not use with resolver.ipv6: false", strings.Join(addrStrings(v6), " "))
+			}
+			mu.Lock()
+			out = append(out, s)
+			mu.Unlock()
+			return
+		}
+		var probed []netip.Addr
+		for a := range addrs {
+			if a.Is6() && !c.m.res.IPv6() {
+				continue
+			}
+			probed = append(probed, a)
+		}
+		fanOut(len(probed), func(j int) {
+			s := c.probe(ctx, name, probed[j])
+			s.InParent = inParent
+			mu.Lock()
+			out = append(out, s)
+			mu.Unlock()
+		})
+	})
+	return out
+}
+
+// fanOut runs f(0) … f(n-1) at once, the last on the calling goroutine
+// (a goroutine fewer for each of a domain's fan-outs, most of which are
+// of one or two).
+func fanOut(n int, f func(i int)) {
 	var wg sync.WaitGroup
-	for _, name := range names {
+	for i := 0; i < n-1; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			addrs := map[netip.Addr]bool{}
-			for _, a := range glue[name] {
-				addrs[a] = true
-			}
-			var err error
-			if c.preflight == nil || (len(addrs) == 0 && !dns.IsSubDomain(c.name, name)) {
-				var looked []netip.Addr
-				looked, err = c.cycle.LookupAddrs(ctx, name)
-				for _, a := range looked {
-					addrs[a] = true
-				}
-			} else if len(addrs) == 0 {
-				err = fmt.Errorf("%s: no address given for a name inside %s (pre-flight: glue needed)", strings.TrimSuffix(name, "."), c.d.Name)
-			}
-			if len(addrs) == 0 {
-				s := Server{Name: name, InParent: inParent, Error: errText(err)}
-				if v6 := c.ipv6Only(ctx, name); len(v6) > 0 {
-					s.IPv6Only = true
-					s.Error = fmt.Sprintf("IPv6 addresses only (%s), which nsguard does not use with resolver.ipv6: false", strings.Join(addrStrings(v6), " "))
-				}
-				mu.Lock()
-				out = append(out, s)
-				mu.Unlock()
-				return
-			}
-			var swg sync.WaitGroup
-			for a := range addrs {
-				if a.Is6() && !c.m.res.IPv6() {
-					continue
-				}
-				swg.Add(1)
-				go func() {
-					defer swg.Done()
-					s := c.probe(ctx, name, a)
-					s.InParent = inParent
-					mu.Lock()
-					out = append(out, s)
-					mu.Unlock()
-				}()
-			}
-			swg.Wait()
+			f(i)
 		}()
 	}
+	if n > 0 {
+		f(n - 1)
+	}
 	wg.Wait()
-	return out
 }
 
 // ipv6Only returns name's IPv6 addresses when nsguard does not use IPv6
@@ -181,18 +192,14 @@ func (c *domainCheck) ipv6Only(ctx context.Context, name string) []netip.Addr {
 func (c *domainCheck) probe(ctx context.Context, name string, a netip.Addr) Server {
 	ap := c.m.res.AddrPort(a)
 	s := Server{Name: name, Addr: a.String()}
-	var wg sync.WaitGroup
 	var soaU, nsT *resolver.Response
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		soaU = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
-	}()
-	go func() {
-		defer wg.Done()
-		nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
-	}()
-	wg.Wait()
+	fanOut(2, func(i int) {
+		if i == 0 {
+			nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
+		} else {
+			soaU = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
+		}
+	})
 	s.UDP = c.soaProbe(soaU)
 	s.TCP = c.nsProbe(nsT)
 	return s

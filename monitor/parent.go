@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/publicsuffix"
@@ -45,20 +44,15 @@ func (c *domainCheck) checkParent(ctx context.Context, parent *resolver.Delegati
 		targets = targets[:n]
 	}
 	answers := make([]ParentServer, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ap := c.m.res.AddrPort(t.addr)
-			q := resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.UDP, DO: true}
-			answers[i] = c.parentAnswer(t.name, t.addr, parent.Zone, c.cycle.Exchange(ctx, ap, q))
-			if answers[i].Status == StatusAnswered {
-				c.answeredDS(ctx, ap, &answers[i])
-			}
-		}()
-	}
-	wg.Wait()
+	fanOut(len(targets), func(i int) {
+		t := targets[i]
+		ap := c.m.res.AddrPort(t.addr)
+		q := resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.UDP, DO: true}
+		answers[i] = c.parentAnswer(t.name, t.addr, parent.Zone, c.cycle.Exchange(ctx, ap, q))
+		if answers[i].Status == StatusAnswered {
+			c.answeredDS(ctx, ap, &answers[i])
+		}
+	})
 	p.Servers = append(p.Servers, answers...)
 
 	var delegating, denying, usable, broken []ParentServer

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -99,16 +98,10 @@ func (c *domainCheck) checkRecords(ctx context.Context) {
 	for _, it := range items {
 		for _, t := range it.Types {
 			rec := Record{Name: it.Name, Type: dns.TypeToString[t], Answers: make([]ServerAnswer, len(targets))}
-			var wg sync.WaitGroup
-			for i, tg := range targets {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					a, _ := netip.ParseAddr(tg.addr)
-					rec.Answers[i] = c.askRecord(ctx, c.m.res.AddrPort(a), tg.name, it.Name, t)
-				}()
-			}
-			wg.Wait()
+			fanOut(len(targets), func(i int) {
+				a, _ := netip.ParseAddr(targets[i].addr)
+				rec.Answers[i] = c.askRecord(ctx, c.m.res.AddrPort(a), targets[i].name, it.Name, t)
+			})
 			c.obs.Records = append(c.obs.Records, rec)
 			c.recordConsistency(rec)
 		}
