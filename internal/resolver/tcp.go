@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -56,7 +57,12 @@ type tcpConn struct {
 	t   *tcpTransport
 	srv *tcpServer
 	nc  net.Conn
-	wmu sync.Mutex // one frame at a time, each with its write deadline
+	// Frames wait in wbuf while one query's goroutine writes: it takes
+	// them all (group commit), one write for several queries.
+	wmu      sync.Mutex
+	wbuf     []byte
+	spare    []byte
+	flushing bool
 
 	mu        sync.Mutex
 	calls     map[uint16]*call
@@ -269,14 +275,41 @@ func (cn *tcpConn) register(c *call, ids *idSource) bool {
 }
 
 // write sends one framed query; a failed write breaks the connection
-// (and so ends c, with the others on it).
+// (and so ends c, with the others on it). When no write is under way the
+// caller becomes the writer: it lets the goroutines ready to run queue
+// their frames first, then writes all there are, until none is left.
 func (cn *tcpConn) write(c *call, frame []byte, deadline time.Time) {
 	cn.wmu.Lock()
-	cn.nc.SetWriteDeadline(deadline)
-	_, err := cn.nc.Write(frame)
+	cn.wbuf = append(cn.wbuf, frame...)
+	if cn.flushing {
+		cn.wmu.Unlock()
+		return
+	}
+	cn.flushing = true
 	cn.wmu.Unlock()
-	if err != nil {
-		cn.fail(err)
+	runtime.Gosched()
+	for {
+		cn.wmu.Lock()
+		buf := cn.wbuf
+		if len(buf) == 0 {
+			cn.flushing = false
+			cn.wmu.Unlock()
+			return
+		}
+		cn.wbuf = cn.spare[:0]
+		cn.wmu.Unlock()
+		cn.nc.SetWriteDeadline(deadline)
+		_, err := cn.nc.Write(buf)
+		cn.wmu.Lock()
+		cn.spare = buf[:0]
+		cn.wmu.Unlock()
+		if err != nil {
+			cn.wmu.Lock()
+			cn.wbuf, cn.flushing = cn.wbuf[:0], false
+			cn.wmu.Unlock()
+			cn.fail(err)
+			return
+		}
 	}
 }
 

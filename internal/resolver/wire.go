@@ -149,13 +149,6 @@ func newIDSource() *idSource {
 	return &idSource{rng: mrand.NewChaCha8(seed)}
 }
 
-// intn returns a random number in [0, n).
-func (s *idSource) intn(n uint64) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rng.Uint64() % n
-}
-
 // next returns a random ID that taken does not report as in use.
 func (s *idSource) next(taken func(uint16) bool) (uint16, error) {
 	s.mu.Lock()
