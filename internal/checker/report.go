@@ -277,7 +277,16 @@ func (e *encoder) indented(v any, prefix string) ([]byte, error) {
 // and two spaces a level before each element and closing bracket, ": "
 // after keys, empty objects and arrays kept as {} and [].
 func indentJSON(dst, src []byte, prefix string) []byte {
+	// newlines[d] is a newline, prefix and d levels: appended whole.
+	var newlines [16][]byte
 	newline := func(depth int) {
+		if depth < len(newlines) {
+			if newlines[depth] == nil {
+				newlines[depth] = append(append([]byte{'\n'}, prefix...), bytes.Repeat([]byte("  "), depth)...)
+			}
+			dst = append(dst, newlines[depth]...)
+			return
+		}
 		dst = append(dst, '\n')
 		dst = append(dst, prefix...)
 		for i := 0; i < depth; i++ {
@@ -285,20 +294,9 @@ func indentJSON(dst, src []byte, prefix string) []byte {
 		}
 	}
 	depth := 0
-	needIndent, inString, escaped := false, false, false
-	for _, c := range src {
-		if inString {
-			dst = append(dst, c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
+	needIndent := false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
 		switch c {
 		case ' ', '\t', '\n', '\r':
 			continue
@@ -326,14 +324,41 @@ func indentJSON(dst, src []byte, prefix string) []byte {
 			}
 			dst = append(dst, c)
 		case '"':
-			inString = true
-			dst = append(dst, c)
+			// A string, copied whole: up to the quote no backslash escapes.
+			j := i + 1
+			for j < len(src) {
+				if src[j] == '\\' {
+					j += 2
+					continue
+				}
+				if src[j] == '"' {
+					break
+				}
+				j++
+			}
+			j = min(j+1, len(src))
+			dst = append(dst, src[i:j]...)
+			i = j - 1
 		default:
-			dst = append(dst, c)
+			// A number or a literal, up to the next structural byte.
+			j := i + 1
+			for j < len(src) && !structural[src[j]] {
+				j++
+			}
+			dst = append(dst, src[i:j]...)
+			i = j - 1
 		}
 	}
 	return dst
 }
+
+// structural marks the bytes that end a number or a literal.
+var structural = func() (t [256]bool) {
+	for _, c := range []byte(",:{}[]\" \t\n\r") {
+		t[c] = true
+	}
+	return t
+}()
 
 type encoder struct {
 	compact bytes.Buffer
