@@ -277,19 +277,19 @@ func (e *encoder) indented(v any, prefix string) ([]byte, error) {
 // and two spaces a level before each element and closing bracket, ": "
 // after keys, empty objects and arrays kept as {} and [].
 func indentJSON(dst, src []byte, prefix string) []byte {
-	// newlines[d] is a newline, prefix and d levels: appended whole.
-	var newlines [16][]byte
+	// A newline, the prefix and up to 32 levels, appended in one piece.
+	nl := make([]byte, 0, 1+len(prefix)+64)
+	nl = append(append(nl, '\n'), prefix...)
+	for range 32 {
+		nl = append(nl, ' ', ' ')
+	}
 	newline := func(depth int) {
-		if depth < len(newlines) {
-			if newlines[depth] == nil {
-				newlines[depth] = append(append([]byte{'\n'}, prefix...), bytes.Repeat([]byte("  "), depth)...)
-			}
-			dst = append(dst, newlines[depth]...)
+		if depth <= 32 {
+			dst = append(dst, nl[:1+len(prefix)+2*depth]...)
 			return
 		}
-		dst = append(dst, '\n')
-		dst = append(dst, prefix...)
-		for i := 0; i < depth; i++ {
+		dst = append(dst, nl...)
+		for i := 32; i < depth; i++ {
 			dst = append(dst, ' ', ' ')
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,7 +131,8 @@ func around(b []byte, i int) string {
 // FuzzIndentJSON: the report's indenter writes what json.Indent writes for
 // any value encoding/json encodes.
 func FuzzIndentJSON(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2,{}],"b":{"c":"x\"y,{}:[]"},"d":[]}`, `[]`, `"\u003c"`, `{"domains":[{"dns":{"servers":[{"udp":{"aa":true}}]}}]}`, `null`} {
+	for _, s := range []string{`{"a":[1,2,{}],"b":{"c":"x\"y,{}:[]"},"d":[]}`, `[]`, `"\u003c"`, `{"domains":[{"dns":{"servers":[{"udp":{"aa":true}}]}}]}`, `null`,
+		strings.Repeat(`{"a":[`, 20) + `1,"x"` + strings.Repeat(`]}`, 20)} {
 		f.Add(s, "    ")
 	}
 	f.Fuzz(func(t *testing.T, in, prefix string) {
