@@ -70,6 +70,8 @@ func main() {
 		base    = flag.Int("base", 71, "lab base octet (127.BASE.0.0/16)")
 		ceiling = flag.Bool("ceiling", false, "after each run, measure the servers' ceiling for the same query mix with dnsperf")
 		perfFor = flag.Duration("ceiling-time", 5*time.Second, "how long each dnsperf ceiling run lasts")
+		clients = flag.Int("ceiling-clients", 2, "dnsperf -c: clients of each server's dnsperf")
+		outst   = flag.Int("ceiling-outstanding", 200, "dnsperf -q: queries in flight of each server's dnsperf")
 		t       targets
 	)
 	flag.DurationVar(&t.maxWall, "max-wall", 0, "target: median wall time at most this (0: none)")
@@ -77,6 +79,7 @@ func main() {
 	flag.Float64Var(&t.maxRSS, "max-rss", 0, "target: median peak RSS at most this many MB (0: none)")
 	flag.IntVar(&t.maxQueries, "max-queries", 0, "target: an unsigned domain costs at most this many queries (median; 0: none)")
 	flag.Parse()
+	perfArgs = []string{"-c", strconv.Itoa(*clients), "-q", strconv.Itoa(*outst)}
 	ok, err := run(*n, *runs, *bin, *backend, byte(*base), *ceiling, *perfFor, t)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "checkbench:", err)
@@ -339,6 +342,9 @@ func writeMix(lab *dnslab.Lab, dir string) (*queryMix, error) {
 	return mix, nil
 }
 
+// perfArgs are the dnsperf options of -ceiling-clients and -ceiling-outstanding.
+var perfArgs []string
+
 var qpsLine = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 
 // measure runs one dnsperf per server, all at once, and returns the domain
@@ -353,8 +359,9 @@ func (mix *queryMix) measure(lab *dnslab.Lab, n int, d time.Duration) (float64, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := exec.Command("dnsperf", "-s", lab.AddrOf(s.name).String(), "-p", strconv.Itoa(lab.Port()),
-				"-d", s.file, "-D", "-l", strconv.Itoa(int(d.Seconds())), "-c", "2", "-q", "200").CombinedOutput()
+			args := append([]string{"-s", lab.AddrOf(s.name).String(), "-p", strconv.Itoa(lab.Port()),
+				"-d", s.file, "-D", "-l", strconv.Itoa(int(d.Seconds()))}, perfArgs...)
+			out, err := exec.Command("dnsperf", args...).CombinedOutput()
 			if err != nil {
 				errs[i] = fmt.Errorf("dnsperf %s: %v: %s", s.name, err, out)
 				return
