@@ -21,7 +21,39 @@ import (
 )
 
 // baselines loads the latest approved state of every domain (one query).
+// Cycles that ask at the same time (the DNS and registration cycles at
+// start, and whenever their schedules meet) share one load: decoding the
+// states of 10,000 domains allocates 40 MB and keeps 15 MB, and the
+// cycles only read them.
 func (d *Daemon) baselines(ctx context.Context) map[string]*baseline.State {
+	d.bmu.Lock()
+	if l := d.bload; l != nil {
+		d.bmu.Unlock()
+		select {
+		case <-l.done:
+			return l.states
+		case <-ctx.Done():
+			return map[string]*baseline.State{}
+		}
+	}
+	l := &baselineLoad{done: make(chan struct{})}
+	d.bload = l
+	d.bmu.Unlock()
+	l.states = d.loadBaselines(ctx)
+	d.bmu.Lock()
+	d.bload = nil
+	d.bmu.Unlock()
+	close(l.done)
+	return l.states
+}
+
+// baselineLoad is a load of the baselines in progress.
+type baselineLoad struct {
+	done   chan struct{}
+	states map[string]*baseline.State
+}
+
+func (d *Daemon) loadBaselines(ctx context.Context) map[string]*baseline.State {
 	out := map[string]*baseline.State{}
 	bs, err := d.st.LatestBaselines(ctx)
 	if err != nil {
