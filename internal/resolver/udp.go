@@ -53,11 +53,15 @@ type udpTransport struct {
 	sweeping bool // a sweeper runs
 	sockets  uint64
 
-	// The send queue: queries wait here for the writer.
+	// The send queue: queries wait here for the writer, a goroutine that
+	// runs while there is something to send. The writer's buffers are
+	// its alone (writing says one runs).
 	qmu     sync.Mutex
 	queue   []outPacket
-	writing bool // the writer has been told, or is at work
-	wake    chan struct{}
+	writing bool
+	batch   []outPacket
+	msgs    []ipv4.Message
+	bufs    [][]byte
 }
 
 type udpServer struct {
@@ -94,9 +98,7 @@ type udpSocket struct {
 }
 
 func newUDPTransport() *udpTransport {
-	t := &udpTransport{ids: newIDSource(), servers: map[netip.AddrPort]*udpServer{}, wake: make(chan struct{}, 1)}
-	go t.writer()
-	return t
+	return &udpTransport{ids: newIDSource(), servers: map[netip.AddrPort]*udpServer{}}
 }
 
 // exchange sends q to server and returns its reply, unpacked (not yet
@@ -182,11 +184,11 @@ func (t *udpTransport) send(s *udpSocket, c *call, pkt []byte) {
 	t.qmu.Lock()
 	t.queue = append(t.queue, outPacket{s: s, c: c, id: c.id, n: len(pkt)})
 	copy(t.queue[len(t.queue)-1].buf[:], pkt)
-	wake := !t.writing
+	start := !t.writing
 	t.writing = true
 	t.qmu.Unlock()
-	if wake {
-		t.wake <- struct{}{}
+	if start {
+		go t.writer()
 	}
 }
 
@@ -197,49 +199,57 @@ func (t *udpTransport) send(s *udpSocket, c *call, pkt []byte) {
 // and 10% for BIND on the 10,000-zone lab). When nothing else is ready,
 // as in a quiet daemon, the query leaves at once.
 func (t *udpTransport) writer() {
-	var batch []outPacket
-	var msgs []ipv4.Message
-	var bufs [][]byte
-	for range t.wake {
-		runtime.Gosched()
+	runtime.Gosched()
+	for {
 		t.qmu.Lock()
-		batch, t.queue = t.queue, batch[:0]
-		t.writing = false
+		if len(t.queue) == 0 {
+			t.writing = false
+			t.qmu.Unlock()
+			return
+		}
+		batch := t.queue
+		t.queue, t.batch = t.batch[:0], batch
 		t.qmu.Unlock()
-		// Each socket's queries together, in the order they came.
-		slices.SortStableFunc(batch, func(a, b outPacket) int { return cmp.Compare(a.s.seq, b.s.seq) })
-		if cap(bufs) < len(batch) {
-			bufs = make([][]byte, len(batch))
-			msgs = make([]ipv4.Message, len(batch))
+		t.sendBatch(batch)
+	}
+}
+
+// sendBatch sends each socket's queries in batch with one sendmmsg.
+func (t *udpTransport) sendBatch(batch []outPacket) {
+	// Each socket's queries together, in the order they came.
+	slices.SortStableFunc(batch, func(a, b outPacket) int { return cmp.Compare(a.s.seq, b.s.seq) })
+	if cap(t.bufs) < len(batch) {
+		t.bufs = make([][]byte, len(batch))
+		t.msgs = make([]ipv4.Message, len(batch))
+	}
+	bufs, msgs := t.bufs[:len(batch)], t.msgs[:len(batch)]
+	for i := 0; i < len(batch); {
+		s := batch[i].s
+		j := i
+		for ; j < len(batch) && batch[j].s == s; j++ {
+			bufs[j] = batch[j].buf[:batch[j].n]
+			msgs[j] = ipv4.Message{Buffers: bufs[j : j+1]}
 		}
-		for i := 0; i < len(batch); {
-			s := batch[i].s
-			j := i
-			for ; j < len(batch) && batch[j].s == s; j++ {
-				bufs[j] = batch[j].buf[:batch[j].n]
-				msgs[j] = ipv4.Message{Buffers: bufs[j : j+1]}
-			}
-			for k := i; k < j; {
-				n, err := s.pc.WriteBatch(msgs[k:j], 0)
-				if err != nil {
-					// The queries not sent end with the error, unless they
-					// ended already (a deadline, an ICMP error the reader saw).
-					for ; k < j; k++ {
-						if s.abandon(batch[k].c, batch[k].id) {
-							batch[k].c.deliver(nil, classify(err))
-						}
+		for k := i; k < j; {
+			n, err := s.pc.WriteBatch(msgs[k:j], 0)
+			if err != nil {
+				// The queries not sent end with the error, unless they
+				// ended already (a deadline, an ICMP error the reader saw).
+				for ; k < j; k++ {
+					if s.abandon(batch[k].c, batch[k].id) {
+						batch[k].c.deliver(nil, classify(err))
 					}
-					break
 				}
-				k += n
+				break
 			}
-			i = j
+			k += n
 		}
-		for k := range batch {
-			batch[k].s, batch[k].c = nil, nil
-			bufs[k] = nil
-			msgs[k] = ipv4.Message{}
-		}
+		i = j
+	}
+	for k := range batch {
+		batch[k].s, batch[k].c = nil, nil
+		bufs[k] = nil
+		msgs[k] = ipv4.Message{}
 	}
 }
 
