@@ -255,11 +255,16 @@ func (t *udpTransport) sendBatch(batch []outPacket) {
 
 // read hands each datagram to the query with its ID until the socket closes.
 func (s *udpSocket) read() {
-	// The reply buffer is EDNSBufferSize, what nsguard advertises: a
+	// Each reply buffer is EDNSBufferSize, what nsguard advertises: a
 	// server that sends more is cut here and fails to parse, as before.
-	buf := make([]byte, EDNSBufferSize)
+	// Up to udpReadBatch replies waiting on the socket come in one
+	// recvmmsg.
+	msgs := make([]ipv4.Message, udpReadBatch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, EDNSBufferSize)}
+	}
 	for {
-		n, err := s.conn.Read(buf)
+		n, err := s.pc.ReadBatch(msgs, 0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -269,30 +274,40 @@ func (s *udpSocket) read() {
 			s.failAll(classify(err))
 			continue
 		}
-		if n < 2 {
-			s.garble()
-			continue
+		for _, m := range msgs[:n] {
+			s.handle(m.Buffers[0][:m.N])
 		}
-		id := binary.BigEndian.Uint16(buf)
-		s.mu.Lock()
-		c := s.calls[id]
-		if c != nil {
-			delete(s.calls, id)
-		}
-		s.mu.Unlock()
-		if c == nil {
-			// No query with this ID (any more): a late answer to a query
-			// that timed out, or a forgery. Dropped, as a socket of its own
-			// would have; noted if it does not parse at all.
-			var h dns.Msg
-			if h.Unpack(buf[:n]) != nil {
-				s.garble()
-			}
-			continue
-		}
-		c.deliver(buf[:n], nil)
-		s.ended()
 	}
+}
+
+// udpReadBatch is how many replies one read takes at most.
+const udpReadBatch = 8
+
+// handle gives one datagram to the query with its ID.
+func (s *udpSocket) handle(dg []byte) {
+	if len(dg) < 2 {
+		s.garble()
+		return
+	}
+	id := binary.BigEndian.Uint16(dg)
+	s.mu.Lock()
+	c := s.calls[id]
+	if c != nil {
+		delete(s.calls, id)
+	}
+	s.mu.Unlock()
+	if c == nil {
+		// No query with this ID (any more): a late answer to a query that
+		// timed out, or a forgery. Dropped, as a socket of its own would
+		// have; noted if it does not parse at all.
+		var h dns.Msg
+		if h.Unpack(dg) != nil {
+			s.garble()
+		}
+		return
+	}
+	c.deliver(dg, nil)
+	s.ended()
 }
 
 func (s *udpSocket) garble() {
