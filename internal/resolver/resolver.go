@@ -1,8 +1,9 @@
 // Package resolver is nsguard's DNS client: queries to one named server
-// (UDP with TCP fallback on truncation, EDNS0, timeouts and retries), a
-// token bucket per server, bounded concurrency, pooled TCP connections, a
-// per-cycle cache so no question goes to the same server twice in a cycle,
-// and iterative resolution from root hints.
+// (UDP with TCP fallback on truncation, EDNS0, timeouts and retries) over
+// shared UDP sockets and pipelined TCP connections, a token bucket per
+// server, bounded concurrency, a per-cycle cache so no question goes to
+// the same server twice in a cycle, and iterative resolution from root
+// hints.
 package resolver
 
 import (
@@ -37,7 +38,7 @@ type NameServer struct {
 }
 
 // Resolver holds what outlives a cycle: settings, root hints, rate limiters,
-// the concurrency bound and idle TCP connections.
+// the concurrency bound, and the UDP sockets and TCP connections.
 type Resolver struct {
 	cfg      config.Resolver
 	port     uint16
