@@ -31,9 +31,12 @@ type cacheKey struct {
 	do, rd bool
 }
 
+// pending is a question in flight or answered. Most questions are asked
+// once: the channel is made only for a second asker that has to wait.
 type pending struct {
-	done chan struct{}
-	resp *Response
+	done     chan struct{} // made by the first waiter, closed when answered
+	answered bool          // guarded by the cache's mutex
+	resp     Response
 }
 
 type pendingAddrs struct {
@@ -93,7 +96,7 @@ type scopeKey struct{}
 // WithScope caches questions about names under zone in a cache that lives
 // as long as the returned context is used, not the whole cycle.
 func WithScope(ctx context.Context, zone string) context.Context {
-	return context.WithValue(ctx, scopeKey{}, &scope{zone: dns.CanonicalName(zone), answers: map[cacheKey]*pending{}})
+	return context.WithValue(ctx, scopeKey{}, &scope{zone: CanonicalName(zone), answers: map[cacheKey]*pending{}})
 }
 
 // NewCycle starts a cycle with an empty cache.
@@ -117,32 +120,44 @@ func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *R
 	if q.Proto == "" {
 		q.Proto = UDP
 	}
-	k := cacheKey{server: server, name: dns.CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
+	k := cacheKey{server: server, name: CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
 	mu, answers := &c.mu, c.answers
 	if s, ok := ctx.Value(scopeKey{}).(*scope); ok && IsSubDomain(s.zone, k.name) {
 		mu, answers = &s.mu, s.answers
 	}
 	mu.Lock()
 	if p, ok := answers[k]; ok {
+		if p.answered {
+			mu.Unlock()
+			return &p.resp
+		}
+		if p.done == nil {
+			p.done = make(chan struct{})
+		}
+		done := p.done
 		mu.Unlock()
 		select {
-		case <-p.done:
-			return p.resp
+		case <-done:
+			return &p.resp
 		case <-ctx.Done():
 			return &Response{Proto: q.Proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
 		}
 	}
-	p := &pending{done: make(chan struct{})}
+	p := &pending{}
 	answers[k] = p
 	mu.Unlock()
-	p.resp = c.r.Exchange(ctx, server, q)
+	resp := c.r.exchange(ctx, server, q)
+	mu.Lock()
+	p.resp, p.answered = resp, true
 	if ctx.Err() != nil {
-		mu.Lock()
 		delete(answers, k) // cut short by this caller's deadline: not an answer
-		mu.Unlock()
 	}
-	close(p.done)
-	return p.resp
+	done := p.done
+	mu.Unlock()
+	if done != nil {
+		close(done)
+	}
+	return &p.resp
 }
 
 // ServerAddrs returns ns's addresses: its glue, or a lookup of its name.
@@ -170,7 +185,7 @@ var ErrNoAddress = errors.New("no address")
 // LookupAddrs resolves name's A (and AAAA when IPv6 is on) records
 // iteratively. Results are shared for the cycle.
 func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, error) {
-	name = dns.CanonicalName(name)
+	name = CanonicalName(name)
 	// Most lookups are of a provider's name server another domain looked
 	// up already: take the finished answer without the bookkeeping below.
 	c.mu.Lock()
@@ -277,7 +292,7 @@ func (c *Cycle) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR
 	}
 	ctx = context.WithValue(ctx, depthKey{}, depth(ctx)+1)
 	var out []dns.RR
-	target := dns.CanonicalName(name)
+	target := CanonicalName(name)
 	for hop := 0; hop < 8; hop++ {
 		m, err := c.iterate(ctx, target, qtype)
 		if err != nil {
@@ -293,7 +308,7 @@ func (c *Cycle) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR
 				}
 				out = append(out, rr)
 				if cn, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
-					cname = dns.CanonicalName(cn.Target)
+					cname = CanonicalName(cn.Target)
 				}
 			}
 			if cname == "" {
@@ -318,7 +333,7 @@ func (c *Cycle) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 		return nil, fmt.Errorf("resolving %s: too many nested lookups", name)
 	}
 	ctx = context.WithValue(ctx, depthKey{}, depth(ctx)+1)
-	return c.iterate(ctx, dns.CanonicalName(name), qtype)
+	return c.iterate(ctx, CanonicalName(name), qtype)
 }
 
 func owns(rrs []dns.RR, name string) bool {
@@ -354,7 +369,7 @@ func (c *Cycle) iterate(ctx context.Context, name string, qtype uint16) (*dns.Ms
 // FindParent returns the delegation of the zone that delegates domain: the
 // parent whose servers are asked for the domain's NS, glue and DS.
 func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, error) {
-	domain = dns.CanonicalName(domain)
+	domain = CanonicalName(domain)
 	cut := c.closestCut(domain, true)
 	for hop := 0; hop < 16; hop++ {
 		resp, err := c.AskZone(ctx, cut, Query{Name: domain, Type: dns.TypeNS, Proto: UDP, DO: true})
@@ -476,8 +491,8 @@ func Referral(m *dns.Msg, zone string, ipv6 bool) *Delegation {
 	}
 	d := &Delegation{Zone: to}
 	for _, rr := range m.Ns {
-		if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == to {
-			d.Servers = append(d.Servers, NameServer{Name: dns.CanonicalName(ns.Ns)})
+		if ns, ok := rr.(*dns.NS); ok && CanonicalName(ns.Hdr.Name) == to {
+			d.Servers = append(d.Servers, NameServer{Name: CanonicalName(ns.Ns)})
 		}
 	}
 	glue := Glue(m, zone, ipv6)
@@ -494,14 +509,14 @@ func ReferralZone(m *dns.Msg, zone string) string {
 	if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess || len(m.Answer) > 0 {
 		return ""
 	}
-	zone = dns.CanonicalName(zone)
+	zone = CanonicalName(zone)
 	to := ""
 	for _, rr := range m.Ns {
 		ns, ok := rr.(*dns.NS)
 		if !ok {
 			continue
 		}
-		owner := dns.CanonicalName(ns.Hdr.Name)
+		owner := CanonicalName(ns.Hdr.Name)
 		if owner == zone || !IsSubDomain(zone, owner) {
 			return "" // upward or sideways referral: lame
 		}
@@ -517,7 +532,7 @@ func ReferralZone(m *dns.Msg, zone string) string {
 func Glue(m *dns.Msg, zone string, ipv6 bool) map[string][]netip.Addr {
 	out := map[string][]netip.Addr{}
 	for _, rr := range m.Extra {
-		owner := dns.CanonicalName(rr.Header().Name)
+		owner := CanonicalName(rr.Header().Name)
 		if !IsSubDomain(zone, owner) {
 			continue
 		}

@@ -30,7 +30,7 @@ type Query struct {
 }
 
 func (q Query) String() string {
-	s := fmt.Sprintf("%s %s", dns.CanonicalName(q.Name), dns.TypeToString[q.Type])
+	s := fmt.Sprintf("%s %s", CanonicalName(q.Name), dns.TypeToString[q.Type])
 	if q.Proto == TCP {
 		s += " (tcp)"
 	}
@@ -60,11 +60,18 @@ var (
 // honouring the server's token bucket and the concurrency bound. It is not
 // cached; Cycle.Exchange is.
 func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query) *Response {
+	resp := r.exchange(ctx, server, q)
+	return &resp
+}
+
+// exchange is Exchange returning the Response itself, which Cycle keeps in
+// its cache entry (an allocation fewer a query).
+func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, q Query) Response {
 	if q.Proto == "" {
 		q.Proto = UDP
 	}
 	qs := question{name: dns.Fqdn(q.Name), qtype: q.Type, rd: q.RD, do: q.DO}
-	var last *Response
+	var last Response
 	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
 		proto := q.Proto
 		resp := r.send(ctx, server, qs, proto)
@@ -75,7 +82,7 @@ func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query)
 		if resp.Err == nil && resp.Proto == TCP && resp.Msg.Truncated {
 			// TC over TCP (RFC 7766 §6.2.1 forbids it): no transport is
 			// left, and a half-empty message must not pass for an answer.
-			resp = &Response{Proto: TCP, RTT: resp.RTT, Err: fmt.Errorf("%w: the answer has the TC bit even over TCP", ErrTruncated)}
+			resp = Response{Proto: TCP, RTT: resp.RTT, Err: fmt.Errorf("%w: the answer has the TC bit even over TCP", ErrTruncated)}
 		}
 		last = resp
 		if resp.Err == nil || !errors.Is(resp.Err, ErrTimeout) || ctx.Err() != nil {
@@ -85,14 +92,14 @@ func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query)
 	return last
 }
 
-func (r *Resolver) send(ctx context.Context, server netip.AddrPort, q question, proto Proto) *Response {
+func (r *Resolver) send(ctx context.Context, server netip.AddrPort, q question, proto Proto) Response {
 	if err := r.limiter(server).Wait(ctx); err != nil {
-		return &Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, err)}
+		return Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, err)}
 	}
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
-		return &Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
+		return Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
 	}
 	defer func() { <-r.sem }()
 	r.sent.Add(1)
@@ -112,12 +119,12 @@ func (r *Resolver) send(ctx context.Context, server netip.AddrPort, q question, 
 	}
 	rtt := time.Since(start)
 	if err != nil {
-		return &Response{Proto: proto, RTT: rtt, Err: err}
+		return Response{Proto: proto, RTT: rtt, Err: err}
 	}
 	if err := checkReply(id, q, in); err != nil {
-		return &Response{Proto: proto, RTT: rtt, Err: err}
+		return Response{Proto: proto, RTT: rtt, Err: err}
 	}
-	return &Response{Msg: in, Proto: proto, RTT: rtt}
+	return Response{Msg: in, Proto: proto, RTT: rtt}
 }
 
 // classify maps network and parse errors to the package's error kinds, so
