@@ -255,7 +255,7 @@ func splitSigs(rrs []dns.RR, owner string, t uint16) ([]dns.RR, []*dns.RRSIG) {
 	var set []dns.RR
 	var sigs []*dns.RRSIG
 	for _, rr := range rrs {
-		if dns.CanonicalName(rr.Header().Name) != owner {
+		if resolver.CanonicalName(rr.Header().Name) != owner {
 			continue
 		}
 		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == t {

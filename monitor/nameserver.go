@@ -176,7 +176,7 @@ func (c *domainCheck) ipv6Only(ctx context.Context, name string) []netip.Addr {
 		return nil
 	}
 	for _, rr := range m.Answer {
-		if v, ok := rr.(*dns.AAAA); ok && dns.CanonicalName(v.Hdr.Name) == name {
+		if v, ok := rr.(*dns.AAAA); ok && resolver.CanonicalName(v.Hdr.Name) == name {
 			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
 				out = append(out, a)
 			}
@@ -212,8 +212,8 @@ func (c *domainCheck) nsProbe(r *resolver.Response) Probe {
 		return p
 	}
 	for _, rr := range m.Answer {
-		if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == c.name {
-			p.NS = append(p.NS, dns.CanonicalName(ns.Ns))
+		if ns, ok := rr.(*dns.NS); ok && resolver.CanonicalName(ns.Hdr.Name) == c.name {
+			p.NS = append(p.NS, resolver.CanonicalName(ns.Ns))
 		}
 	}
 	if len(p.NS) == 0 {
@@ -232,7 +232,7 @@ func (c *domainCheck) soaProbe(r *resolver.Response) Probe {
 		return p
 	}
 	for _, rr := range m.Answer {
-		if soa, ok := rr.(*dns.SOA); ok && dns.CanonicalName(soa.Hdr.Name) == c.name {
+		if soa, ok := rr.(*dns.SOA); ok && resolver.CanonicalName(soa.Hdr.Name) == c.name {
 			p.Status, p.Serial = ProbeOK, soa.Serial
 			return p
 		}
@@ -269,7 +269,7 @@ func (c *domainCheck) authoritative(r *resolver.Response) (Probe, *dns.Msg) {
 func isUpwardReferral(m *dns.Msg, zone string) bool {
 	for _, rr := range m.Ns {
 		if ns, ok := rr.(*dns.NS); ok {
-			owner := dns.CanonicalName(ns.Hdr.Name)
+			owner := resolver.CanonicalName(ns.Hdr.Name)
 			if owner != zone && dns.IsSubDomain(owner, zone) {
 				return true
 			}
@@ -500,7 +500,7 @@ func (c *domainCheck) ownAddrs(ctx context.Context, name string, t uint16) ([]st
 	}
 	var out []netip.Addr
 	for _, rr := range m.Answer {
-		if dns.CanonicalName(rr.Header().Name) != name {
+		if resolver.CanonicalName(rr.Header().Name) != name {
 			continue
 		}
 		switch v := rr.(type) {

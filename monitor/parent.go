@@ -134,7 +134,7 @@ func (c *domainCheck) checkPreflight() {
 	s := ParentServer{Name: "pre-flight", Status: StatusDelegated}
 	c.glue = map[string]map[netip.Addr]bool{}
 	for _, ns := range pf.NS {
-		name := dns.CanonicalName(ns.Name)
+		name := resolver.CanonicalName(ns.Name)
 		s.NS = append(s.NS, name)
 		var usable, other []netip.Addr
 		for _, a := range ns.Addrs {
@@ -252,7 +252,7 @@ func (c *domainCheck) parentAnswer(name string, addr netip.Addr, zone string, re
 			}
 		}
 		for _, rr := range m.Ns {
-			if ds, ok := rr.(*dns.DS); ok && dns.CanonicalName(ds.Hdr.Name) == c.name {
+			if ds, ok := rr.(*dns.DS); ok && resolver.CanonicalName(ds.Hdr.Name) == c.name {
 				s.DS = append(s.DS, dsString(ds))
 			}
 		}
@@ -275,8 +275,8 @@ func (c *domainCheck) parentAnswer(name string, addr netip.Addr, zone string, re
 		return s
 	}
 	for _, rr := range m.Answer {
-		if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == c.name {
-			s.NS = append(s.NS, dns.CanonicalName(ns.Ns))
+		if ns, ok := rr.(*dns.NS); ok && resolver.CanonicalName(ns.Hdr.Name) == c.name {
+			s.NS = append(s.NS, resolver.CanonicalName(ns.Ns))
 		}
 	}
 	if len(s.NS) == 0 {
@@ -301,7 +301,7 @@ func (c *domainCheck) answeredDS(ctx context.Context, ap netip.AddrPort, s *Pare
 		return
 	}
 	for _, rr := range r.Msg.Answer {
-		if ds, ok := rr.(*dns.DS); ok && dns.CanonicalName(ds.Hdr.Name) == c.name {
+		if ds, ok := rr.(*dns.DS); ok && resolver.CanonicalName(ds.Hdr.Name) == c.name {
 			s.DS = append(s.DS, dsString(ds))
 		}
 	}

@@ -49,9 +49,9 @@ func watchName(name, domain string) string {
 		return dns.Fqdn(strings.ToLower(domain))
 	}
 	if dns.IsFqdn(name) {
-		return dns.CanonicalName(name)
+		return resolver.CanonicalName(name)
 	}
-	return dns.CanonicalName(name + "." + dns.Fqdn(domain))
+	return resolver.CanonicalName(name + "." + dns.Fqdn(domain))
 }
 
 // recordData renders the records of an answer owned by name as "TYPE rdata",
@@ -59,7 +59,7 @@ func watchName(name, domain string) string {
 func recordData(m *dns.Msg, name string, t uint16) []string {
 	var out []string
 	for _, rr := range m.Answer {
-		if dns.CanonicalName(rr.Header().Name) != name {
+		if resolver.CanonicalName(rr.Header().Name) != name {
 			continue
 		}
 		rt := rr.Header().Rrtype
@@ -338,7 +338,7 @@ type chain struct {
 // it), else asked again.
 func followChain(ctx context.Context, name string, t uint16, source hopSource) chain {
 	var ch chain
-	cur := dns.CanonicalName(name)
+	cur := resolver.CanonicalName(name)
 	seen := map[string]bool{cur: true}
 	for {
 		ans, err := source(ctx, cur)
@@ -377,14 +377,14 @@ func ownedBy(rrs []dns.RR, name string, t uint16) ([]string, string) {
 	var data []string
 	target := ""
 	for _, rr := range rrs {
-		if dns.CanonicalName(rr.Header().Name) != name {
+		if resolver.CanonicalName(rr.Header().Name) != name {
 			continue
 		}
 		switch rt := rr.Header().Rrtype; {
 		case rt == t:
 			data = append(data, dns.TypeToString[rt]+" "+rdata(rr))
 		case rt == dns.TypeCNAME:
-			target = dns.CanonicalName(rr.(*dns.CNAME).Target)
+			target = resolver.CanonicalName(rr.(*dns.CNAME).Target)
 		}
 	}
 	sort.Strings(data)
@@ -396,7 +396,7 @@ func ownedBy(rrs []dns.RR, name string, t uint16) ([]string, string) {
 
 func owns(rrs []dns.RR, name string) bool {
 	for _, rr := range rrs {
-		if dns.CanonicalName(rr.Header().Name) == name {
+		if resolver.CanonicalName(rr.Header().Name) == name {
 			return true
 		}
 	}

@@ -1,5 +1,7 @@
 package resolver
 
+import "github.com/miekg/dns"
+
 // IsSubDomain reports whether child is parent or below it: miekg/dns's
 // IsSubDomain, label for label (case-insensitive, escaped dots kept inside
 // their label, and, as there, a name with a trailing dot differs from one
@@ -66,4 +68,33 @@ func equalFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// CanonicalName is miekg/dns's CanonicalName (fully qualified, ASCII
+// letters lower-cased) without its rune-by-rune strings.Map: a name that
+// is already canonical, as nearly every name on a cycle's hot path is,
+// comes back as it is, and an ASCII one is lower-cased bytewise. A name
+// with other bytes goes to miekg's, which also rewrites invalid UTF-8.
+func CanonicalName(s string) string {
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return dns.CanonicalName(s)
+		}
+		if c >= 'A' && c <= 'Z' {
+			upper = true
+		}
+	}
+	s = dns.Fqdn(s)
+	if !upper {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

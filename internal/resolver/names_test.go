@@ -40,6 +40,37 @@ func TestIsSubDomainIsMiekgs(t *testing.T) {
 	}
 }
 
+var canonicalCases = []string{
+	"example.com.", "example.com", "EXAMPLE.Com", "Www.Example.COM.", ".", "", "a\\.B.example.",
+	"xn--bcher-kva.example.", "b\xc3\xbccher.example.", "\xff.example", "MIXED\xe2\x82\xacCase.", `\065.example.`,
+}
+
+// TestCanonicalNameIsMiekgs pins CanonicalName to the function it
+// replaces, and that a canonical name costs no allocation.
+func TestCanonicalNameIsMiekgs(t *testing.T) {
+	for _, s := range canonicalCases {
+		if got, want := CanonicalName(s), dns.CanonicalName(s); got != want {
+			t.Errorf("CanonicalName(%q) = %q, miekg says %q", s, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { canonicalSink = CanonicalName("ns1.provider-a.net.") }); n != 0 {
+		t.Errorf("CanonicalName of a canonical name allocates %.0f times", n)
+	}
+}
+
+var canonicalSink string
+
+func FuzzCanonicalName(f *testing.F) {
+	for _, s := range canonicalCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := CanonicalName(s), dns.CanonicalName(s); got != want {
+			t.Fatalf("CanonicalName(%q) = %q, miekg says %q", s, got, want)
+		}
+	})
+}
+
 // subDomainSink keeps the allocation test's call from being one whose
 // result is thrown away.
 var subDomainSink bool

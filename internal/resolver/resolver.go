@@ -92,16 +92,16 @@ func ParseHints(text string, ipv6 bool) ([]NameServer, error) {
 		switch v := rr.(type) {
 		case *dns.NS:
 			if v.Hdr.Name == "." {
-				names = append(names, dns.CanonicalName(v.Ns))
+				names = append(names, CanonicalName(v.Ns))
 			}
 		case *dns.A:
 			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
-				n := dns.CanonicalName(v.Hdr.Name)
+				n := CanonicalName(v.Hdr.Name)
 				addrs[n] = append(addrs[n], a)
 			}
 		case *dns.AAAA:
 			if a, ok := netip.AddrFromSlice(v.AAAA); ok && ipv6 {
-				n := dns.CanonicalName(v.Hdr.Name)
+				n := CanonicalName(v.Hdr.Name)
 				addrs[n] = append(addrs[n], a)
 			}
 		}
