@@ -345,7 +345,10 @@ func writeMix(lab *dnslab.Lab, dir string) (*queryMix, error) {
 // perfArgs are the dnsperf options of -ceiling-clients and -ceiling-outstanding.
 var perfArgs []string
 
-var qpsLine = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+var (
+	qpsLine  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+	lostLine = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
+)
 
 // measure runs one dnsperf per server, all at once, and returns the domain
 // checks a second their answers add up to: the queries answered a second
@@ -353,6 +356,7 @@ var qpsLine = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 // what each server answered.
 func (mix *queryMix) measure(lab *dnslab.Lab, n int, d time.Duration) (float64, error) {
 	qps := make([]float64, len(mix.servers))
+	lost := make([]string, len(mix.servers))
 	errs := make([]error, len(mix.servers))
 	var wg sync.WaitGroup
 	for i, s := range mix.servers {
@@ -372,6 +376,9 @@ func (mix *queryMix) measure(lab *dnslab.Lab, n int, d time.Duration) (float64, 
 				return
 			}
 			qps[i], _ = strconv.ParseFloat(string(m[1]), 64)
+			if l := lostLine.FindSubmatch(out); l != nil && string(l[1]) != "0" {
+				lost[i] = fmt.Sprintf(" (%s lost)", l[1])
+			}
 		}()
 	}
 	wg.Wait()
@@ -382,7 +389,7 @@ func (mix *queryMix) measure(lab *dnslab.Lab, n int, d time.Duration) (float64, 
 			return 0, errs[i]
 		}
 		total += qps[i]
-		parts = append(parts, fmt.Sprintf("%s %.0f", s.name, qps[i]))
+		parts = append(parts, fmt.Sprintf("%s %.0f%s", s.name, qps[i], lost[i]))
 	}
 	fmt.Printf("       dnsperf queries/s: %s; total %.0f\n", strings.Join(parts, ", "), total)
 	return total / mix.perDomain, nil
