@@ -104,8 +104,9 @@ type RunOptions struct {
 	// Fresh bypasses the registration cache (baseline approval must see
 	// the registry as it is now).
 	Fresh bool
-	// OnResult, for a DNS-only run, receives each domain's result as soon
-	// as it is done (concurrently) and Run returns nil: nothing is held.
+	// OnResult, for a run of one class, receives each domain's result as
+	// soon as it is done (concurrently) and Run returns nil: nothing is
+	// held.
 	OnResult func(Result)
 	// Preflight checks the domains it returns a delegation for as if their
 	// parent delegated them so (see monitor.Preflight).
@@ -165,6 +166,7 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 		}
 	}
 	if opts.has(Registration) {
+		stream := opts.OnResult != nil && !opts.has(DNS)
 		sem := make(chan struct{}, registryConcurrency)
 		var wg sync.WaitGroup
 		for i := range domains {
@@ -175,6 +177,13 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 				defer func() { <-sem }()
 				defer tick()
 				r := &results[i]
+				if stream {
+					defer func() {
+						finding.Sort(r.Findings)
+						opts.OnResult(*r)
+						*r = Result{}
+					}()
+				}
 				lookup := c.Registry.Lookup
 				if opts.Fresh {
 					lookup = c.Registry.Refresh
@@ -198,6 +207,9 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 			}()
 		}
 		wg.Wait()
+		if stream {
+			return nil
+		}
 	}
 	for i := range results {
 		finding.Sort(results[i].Findings)
