@@ -17,7 +17,7 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/lab/dnslab"
 )
 
 // The lab of BenchmarkCheckDNS runs in a helper process (this test binary,

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/labenv"
-	"github.com/nsguard/nsguard/internal/reglab"
+	"github.com/nsguard/nsguard/lab/labenv"
+	"github.com/nsguard/nsguard/lab/reglab"
 )
 
 // TestRegistrationStreamed: a registration-only run with OnResult hands

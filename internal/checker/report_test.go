@@ -14,7 +14,7 @@ import (
 
 	"github.com/nsguard/nsguard/config"
 	"github.com/nsguard/nsguard/internal/checker"
-	"github.com/nsguard/nsguard/internal/dnslab"
+	"github.com/nsguard/nsguard/lab/dnslab"
 )
 
 // TestWriteJSONIsTheEncodersOutput: the report written a domain at a time,
