@@ -388,23 +388,45 @@ func NormalizeDomain(s string) (string, error) {
 	if _, ok := dns.IsDomainName(ascii); !ok || len(ascii) > 253 {
 		return "", fmt.Errorf("invalid domain name %q", s)
 	}
-	labels := strings.Split(ascii, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || !labelRe.MatchString(l) {
+	for l := range strings.SplitSeq(ascii, ".") {
+		if len(l) > 63 || !isLabel(l) {
 			return "", fmt.Errorf("invalid domain name %q (label %q)", s, l)
 		}
 	}
 	return ascii, nil
 }
 
-var labelRe = regexp.MustCompile(`^[a-z0-9_]([a-z0-9-]*[a-z0-9])?$`)
+// isLabel matches ^[a-z0-9_]([a-z0-9-]*[a-z0-9])?$ (a letter, digit or
+// underscore first; letters, digits and hyphens after; no hyphen last),
+// without a regular expression: it runs for every label of every name in
+// the inventory.
+func isLabel(l string) bool {
+	if l == "" || !(isLowerAlnum(l[0]) || l[0] == '_') {
+		return false
+	}
+	for i := 1; i < len(l); i++ {
+		if !isLowerAlnum(l[i]) && (l[i] != '-' || i == len(l)-1) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
 
 func (v *validator) domains() {
 	seen := make(map[string]int, len(v.c.Domains))
 	v.names = make(map[string]bool, len(v.c.Domains))
+	// Name servers repeat across an inventory (a few providers' servers):
+	// each distinct one is normalised once.
+	type normalized struct {
+		name string
+		err  error
+	}
+	nsNames := map[string]normalized{}
 	for i := range v.c.Domains {
 		d := &v.c.Domains[i]
-		p := fmt.Sprintf("domains[%d]", i)
+		p := "domains[" + strconv.Itoa(i) + "]"
 		v.names[CanonicalName(d.Name)] = true // as written too: a bad name is reported once, here
 		name, err := NormalizeDomain(d.Name)
 		switch {
@@ -433,7 +455,7 @@ func (v *validator) domains() {
 			}
 		}
 		for j := range d.Backups {
-			bp := fmt.Sprintf("%s.backups[%d]", p, j)
+			bp := p + ".backups[" + strconv.Itoa(j) + "]"
 			b, err := NormalizeDomain(d.Backups[j])
 			if err != nil {
 				v.fail(bp, "%v", err)
@@ -446,7 +468,7 @@ func (v *validator) domains() {
 		}
 		for j, w := range d.Watch {
 			// "www", "@", "www.example.com." or any of these followed by record types ("@ MX").
-			wp := fmt.Sprintf("%s.watch[%d]", p, j)
+			wp := p + ".watch[" + strconv.Itoa(j) + "]"
 			f := strings.Fields(w)
 			if len(f) == 0 {
 				v.fail(wp, "empty watch entry")
@@ -468,13 +490,16 @@ func (v *validator) domains() {
 			}
 		}
 		for j := range d.Nameservers {
-			np := fmt.Sprintf("%s.nameservers[%d]", p, j)
-			ns, err := NormalizeDomain(d.Nameservers[j])
-			if err != nil {
-				v.fail(np, "%v", err)
+			n, ok := nsNames[d.Nameservers[j]]
+			if !ok {
+				n.name, n.err = NormalizeDomain(d.Nameservers[j])
+				nsNames[d.Nameservers[j]] = n
+			}
+			if n.err != nil {
+				v.fail(fmt.Sprintf("%s.nameservers[%d]", p, j), "%v", n.err)
 				continue
 			}
-			d.Nameservers[j] = ns
+			d.Nameservers[j] = n.name
 		}
 		for j, ds := range d.DS {
 			if _, err := ParseDS(name, ds); err != nil {

@@ -51,15 +51,7 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 	}
 	sec := &DNSSEC{}
 	results := make([]dnssecServer, len(targets))
-	var wg sync.WaitGroup
-	for i, s := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = c.dnssecAt(ctx, s)
-		}()
-	}
-	wg.Wait()
+	fanOut(len(targets), func(i int) { results[i] = c.dnssecAt(ctx, targets[i]) })
 
 	allKeys := map[string]*dns.DNSKEY{}
 	for _, r := range results {
@@ -189,7 +181,7 @@ func (c *domainCheck) verify(sig *dns.RRSIG, covers string, rrs []dns.RR, keys [
 		s.Error = fmt.Sprintf("signed by key %d, which the zone does not publish", sig.KeyTag)
 	case len(rrs) == 0:
 		s.Error = "nothing to verify"
-	case sig.Verify(key, rrs) != nil:
+	case c.verifySig(sig, key, rrs) != nil:
 		s.Error = fmt.Sprintf("signature by key %d does not verify", sig.KeyTag)
 	case !sig.ValidityPeriod(c.now):
 		s.Error = fmt.Sprintf("outside its validity period %s – %s",
@@ -198,6 +190,41 @@ func (c *domainCheck) verify(sig *dns.RRSIG, covers string, rrs []dns.RR, keys [
 		s.Valid = true
 	}
 	return s
+}
+
+// verifySig is sig.Verify(key, rrs), done once per distinct input in a
+// domain's check: a zone's servers normally serve the same signed RRsets,
+// and one ECDSA verification costs more than the rest of a server's
+// checks. The key is the full text of the signature, the key and the
+// records, so an RRset that differs in anything is verified on its own.
+func (c *domainCheck) verifySig(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
+	var b strings.Builder
+	b.WriteString(sig.String())
+	b.WriteByte('\n')
+	b.WriteString(key.String())
+	for _, rr := range rrs {
+		b.WriteByte('\n')
+		b.WriteString(rr.String())
+	}
+	c.sigMu.Lock()
+	if c.sigs == nil {
+		c.sigs = map[string]*verification{}
+	}
+	v := c.sigs[b.String()]
+	if v == nil {
+		v = &verification{}
+		c.sigs[b.String()] = v
+	}
+	c.sigMu.Unlock()
+	v.once.Do(func() { v.err = sig.Verify(key, rrs) })
+	return v.err
+}
+
+// verification is one signature check, shared by the servers that serve
+// the same signed RRset.
+type verification struct {
+	once sync.Once
+	err  error
 }
 
 // bestSignature returns the valid signature over covers that lasts longest
@@ -228,7 +255,7 @@ func splitSigs(rrs []dns.RR, owner string, t uint16) ([]dns.RR, []*dns.RRSIG) {
 	var set []dns.RR
 	var sigs []*dns.RRSIG
 	for _, rr := range rrs {
-		if dns.CanonicalName(rr.Header().Name) != owner {
+		if resolver.CanonicalName(rr.Header().Name) != owner {
 			continue
 		}
 		if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == t {

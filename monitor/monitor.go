@@ -59,7 +59,9 @@ func (m *Monitor) Close() { m.res.Close() }
 
 // Result is one domain's outcome of a cycle.
 type Result struct {
-	Domain      string
+	Domain string
+	// Index is the domain's position in the list Check was given.
+	Index       int
 	Observation *Observation
 	Findings    []finding.Finding
 	// Err is set when the domain could not be checked at all (the parent
@@ -110,23 +112,31 @@ func (m *Monitor) Check(ctx context.Context, domains []config.Domain, opts Cycle
 	if opts.OnResult == nil {
 		results = make([]Result, len(domains))
 	}
-	sem := make(chan struct{}, max(1, m.cfg.Resolver.MaxConcurrentDomains))
+	// A fixed set of workers takes the domains in order: their stacks,
+	// grown once by the first domain, serve every later one (a goroutine
+	// per domain grew a fresh stack for each).
+	workers := min(max(1, m.cfg.Resolver.MaxConcurrentDomains), len(domains))
 	var wg sync.WaitGroup
-	var done atomic.Int64
-	for i, d := range domains {
+	var next, done atomic.Int64
+	for range workers {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			r := m.checkDomain(ctx, cycle, d, opts)
-			if opts.OnResult != nil {
-				opts.OnResult(r)
-			} else {
-				results[i] = r
-			}
-			if opts.Progress != nil {
-				opts.Progress(int(done.Add(1)), len(domains))
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(domains) {
+					return
+				}
+				r := m.checkDomain(ctx, cycle, domains[i], opts)
+				r.Index = i
+				if opts.OnResult != nil {
+					opts.OnResult(r)
+				} else {
+					results[i] = r
+				}
+				if opts.Progress != nil {
+					opts.Progress(int(done.Add(1)), len(domains))
+				}
 			}
 		}()
 	}
@@ -149,6 +159,9 @@ type domainCheck struct {
 	// glue is every glue address the parent gave per name, both address
 	// families (obs.Parent.Glue holds the ones nsguard can use).
 	glue map[string]map[netip.Addr]bool
+	// sigs caches signature verifications by their full input (verifySig).
+	sigMu sync.Mutex
+	sigs  map[string]*verification
 }
 
 func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d config.Domain, opts CycleOptions) (res Result) {

@@ -89,56 +89,67 @@ func (c *domainCheck) tooMany(total int, skipped []string) {
 func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[string][]netip.Addr, inParent bool) []Server {
 	var mu sync.Mutex
 	var out []Server
+	fanOut(len(names), func(i int) {
+		name := names[i]
+		addrs := map[netip.Addr]bool{}
+		for _, a := range glue[name] {
+			addrs[a] = true
+		}
+		var err error
+		if c.preflight == nil || (len(addrs) == 0 && !dns.IsSubDomain(c.name, name)) {
+			var looked []netip.Addr
+			looked, err = c.cycle.LookupAddrs(ctx, name)
+			for _, a := range looked {
+				addrs[a] = true
+			}
+		} else if len(addrs) == 0 {
+			err = fmt.Errorf("%s: no address given for a name inside %s (pre-flight: glue needed)", strings.TrimSuffix(name, "."), c.d.Name)
+		}
+		if len(addrs) == 0 {
+			s := Server{Name: name, InParent: inParent, Error: errText(err)}
+			if v6 := c.ipv6Only(ctx, name); len(v6) > 0 {
+				s.IPv6Only = true
+				s.Error = fmt.Sprintf("IPv6 addresses only (%s), which nsguard does not use with resolver.ipv6: false", strings.Join(addrStrings(v6), " "))
+			}
+			mu.Lock()
+			out = append(out, s)
+			mu.Unlock()
+			return
+		}
+		var probed []netip.Addr
+		for a := range addrs {
+			if a.Is6() && !c.m.res.IPv6() {
+				continue
+			}
+			probed = append(probed, a)
+		}
+		fanOut(len(probed), func(j int) {
+			s := c.probe(ctx, name, probed[j])
+			s.InParent = inParent
+			mu.Lock()
+			out = append(out, s)
+			mu.Unlock()
+		})
+	})
+	return out
+}
+
+// fanOut runs f(0) … f(n-1) at once, the last on the calling goroutine
+// (a goroutine fewer for each of a domain's fan-outs, most of which are
+// of one or two).
+func fanOut(n int, f func(i int)) {
 	var wg sync.WaitGroup
-	for _, name := range names {
+	for i := 0; i < n-1; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			addrs := map[netip.Addr]bool{}
-			for _, a := range glue[name] {
-				addrs[a] = true
-			}
-			var err error
-			if c.preflight == nil || (len(addrs) == 0 && !dns.IsSubDomain(c.name, name)) {
-				var looked []netip.Addr
-				looked, err = c.cycle.LookupAddrs(ctx, name)
-				for _, a := range looked {
-					addrs[a] = true
-				}
-			} else if len(addrs) == 0 {
-				err = fmt.Errorf("%s: no address given for a name inside %s (pre-flight: glue needed)", strings.TrimSuffix(name, "."), c.d.Name)
-			}
-			if len(addrs) == 0 {
-				s := Server{Name: name, InParent: inParent, Error: errText(err)}
-				if v6 := c.ipv6Only(ctx, name); len(v6) > 0 {
-					s.IPv6Only = true
-					s.Error = fmt.Sprintf("IPv6 addresses only (%s), which nsguard does not use with resolver.ipv6: false", strings.Join(addrStrings(v6), " "))
-				}
-				mu.Lock()
-				out = append(out, s)
-				mu.Unlock()
-				return
-			}
-			var swg sync.WaitGroup
-			for a := range addrs {
-				if a.Is6() && !c.m.res.IPv6() {
-					continue
-				}
-				swg.Add(1)
-				go func() {
-					defer swg.Done()
-					s := c.probe(ctx, name, a)
-					s.InParent = inParent
-					mu.Lock()
-					out = append(out, s)
-					mu.Unlock()
-				}()
-			}
-			swg.Wait()
+			f(i)
 		}()
 	}
+	if n > 0 {
+		f(n - 1)
+	}
 	wg.Wait()
-	return out
 }
 
 // ipv6Only returns name's IPv6 addresses when nsguard does not use IPv6
@@ -165,7 +176,7 @@ func (c *domainCheck) ipv6Only(ctx context.Context, name string) []netip.Addr {
 		return nil
 	}
 	for _, rr := range m.Answer {
-		if v, ok := rr.(*dns.AAAA); ok && dns.CanonicalName(v.Hdr.Name) == name {
+		if v, ok := rr.(*dns.AAAA); ok && resolver.CanonicalName(v.Hdr.Name) == name {
 			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
 				out = append(out, a)
 			}
@@ -181,18 +192,14 @@ func (c *domainCheck) ipv6Only(ctx context.Context, name string) []netip.Addr {
 func (c *domainCheck) probe(ctx context.Context, name string, a netip.Addr) Server {
 	ap := c.m.res.AddrPort(a)
 	s := Server{Name: name, Addr: a.String()}
-	var wg sync.WaitGroup
 	var soaU, nsT *resolver.Response
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		soaU = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
-	}()
-	go func() {
-		defer wg.Done()
-		nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
-	}()
-	wg.Wait()
+	fanOut(2, func(i int) {
+		if i == 0 {
+			nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
+		} else {
+			soaU = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
+		}
+	})
 	s.UDP = c.soaProbe(soaU)
 	s.TCP = c.nsProbe(nsT)
 	return s
@@ -205,8 +212,8 @@ func (c *domainCheck) nsProbe(r *resolver.Response) Probe {
 		return p
 	}
 	for _, rr := range m.Answer {
-		if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == c.name {
-			p.NS = append(p.NS, dns.CanonicalName(ns.Ns))
+		if ns, ok := rr.(*dns.NS); ok && resolver.CanonicalName(ns.Hdr.Name) == c.name {
+			p.NS = append(p.NS, resolver.CanonicalName(ns.Ns))
 		}
 	}
 	if len(p.NS) == 0 {
@@ -225,7 +232,7 @@ func (c *domainCheck) soaProbe(r *resolver.Response) Probe {
 		return p
 	}
 	for _, rr := range m.Answer {
-		if soa, ok := rr.(*dns.SOA); ok && dns.CanonicalName(soa.Hdr.Name) == c.name {
+		if soa, ok := rr.(*dns.SOA); ok && resolver.CanonicalName(soa.Hdr.Name) == c.name {
 			p.Status, p.Serial = ProbeOK, soa.Serial
 			return p
 		}
@@ -262,7 +269,7 @@ func (c *domainCheck) authoritative(r *resolver.Response) (Probe, *dns.Msg) {
 func isUpwardReferral(m *dns.Msg, zone string) bool {
 	for _, rr := range m.Ns {
 		if ns, ok := rr.(*dns.NS); ok {
-			owner := dns.CanonicalName(ns.Hdr.Name)
+			owner := resolver.CanonicalName(ns.Hdr.Name)
 			if owner != zone && dns.IsSubDomain(owner, zone) {
 				return true
 			}
@@ -303,6 +310,9 @@ func (c *domainCheck) reachability(servers []Server) {
 			proto string
 			p     Probe
 		}{{"udp", s.UDP}, {"tcp", s.TCP}} {
+			if pr.p.Status != ProbeUnreachable && pr.p.Status != ProbeLame {
+				continue // the evidence is built for the probes that fail alone
+			}
 			q := c.d.Name + " SOA (udp)"
 			if pr.proto == "tcp" {
 				q = c.d.Name + " NS (tcp)"
@@ -384,7 +394,7 @@ func darkNote(dark bool) string {
 
 // consistency compares NS sets and serials across servers and with the parent.
 func (c *domainCheck) consistency(servers []Server, childNS []string) {
-	sets, shown := map[string][]string{}, map[string]string{}
+	sets, shown := map[string][]string{}, map[string][]string{}
 	serials := map[uint32][]string{}
 	for _, s := range servers {
 		who := s.Name + " " + s.Addr
@@ -392,7 +402,7 @@ func (c *domainCheck) consistency(servers []Server, childNS []string) {
 			// Grouped by the whole set, shown bounded.
 			k := strings.Join(s.TCP.NS, ", ")
 			sets[k] = append(sets[k], who)
-			shown[k] = nameList(s.TCP.NS)
+			shown[k] = s.TCP.NS
 		}
 		if s.UDP.Status == ProbeOK {
 			serials[s.UDP.Serial] = appendOnce(serials[s.UDP.Serial], who)
@@ -401,7 +411,7 @@ func (c *domainCheck) consistency(servers []Server, childNS []string) {
 	if len(sets) > 1 {
 		var ev []finding.Evidence
 		for k, who := range sets {
-			ev = append(ev, finding.Evidence{Server: strings.Join(who, ", "), Query: c.d.Name + " NS", Answer: "NS " + shown[k]})
+			ev = append(ev, finding.Evidence{Server: strings.Join(who, ", "), Query: c.d.Name + " NS", Answer: "NS " + nameList(shown[k])})
 		}
 		sortEvidence(ev)
 		c.add(ChildNSInconsistent, "", fmt.Sprintf("the name servers of %s answer %d different NS sets", c.d.Name, len(sets)), ev...)
@@ -490,7 +500,7 @@ func (c *domainCheck) ownAddrs(ctx context.Context, name string, t uint16) ([]st
 	}
 	var out []netip.Addr
 	for _, rr := range m.Answer {
-		if dns.CanonicalName(rr.Header().Name) != name {
+		if resolver.CanonicalName(rr.Header().Name) != name {
 			continue
 		}
 		switch v := rr.(type) {

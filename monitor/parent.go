@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/publicsuffix"
@@ -45,20 +45,15 @@ func (c *domainCheck) checkParent(ctx context.Context, parent *resolver.Delegati
 		targets = targets[:n]
 	}
 	answers := make([]ParentServer, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ap := c.m.res.AddrPort(t.addr)
-			q := resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.UDP, DO: true}
-			answers[i] = c.parentAnswer(t.name, t.addr, parent.Zone, c.cycle.Exchange(ctx, ap, q))
-			if answers[i].Status == StatusAnswered {
-				c.answeredDS(ctx, ap, &answers[i])
-			}
-		}()
-	}
-	wg.Wait()
+	fanOut(len(targets), func(i int) {
+		t := targets[i]
+		ap := c.m.res.AddrPort(t.addr)
+		q := resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.UDP, DO: true}
+		answers[i] = c.parentAnswer(t.name, t.addr, parent.Zone, c.cycle.Exchange(ctx, ap, q))
+		if answers[i].Status == StatusAnswered {
+			c.answeredDS(ctx, ap, &answers[i])
+		}
+	})
 	p.Servers = append(p.Servers, answers...)
 
 	var delegating, denying, usable, broken []ParentServer
@@ -140,7 +135,7 @@ func (c *domainCheck) checkPreflight() {
 	s := ParentServer{Name: "pre-flight", Status: StatusDelegated}
 	c.glue = map[string]map[netip.Addr]bool{}
 	for _, ns := range pf.NS {
-		name := dns.CanonicalName(ns.Name)
+		name := resolver.CanonicalName(ns.Name)
 		s.NS = append(s.NS, name)
 		var usable, other []netip.Addr
 		for _, a := range ns.Addrs {
@@ -258,7 +253,7 @@ func (c *domainCheck) parentAnswer(name string, addr netip.Addr, zone string, re
 			}
 		}
 		for _, rr := range m.Ns {
-			if ds, ok := rr.(*dns.DS); ok && dns.CanonicalName(ds.Hdr.Name) == c.name {
+			if ds, ok := rr.(*dns.DS); ok && resolver.CanonicalName(ds.Hdr.Name) == c.name {
 				s.DS = append(s.DS, dsString(ds))
 			}
 		}
@@ -281,8 +276,8 @@ func (c *domainCheck) parentAnswer(name string, addr netip.Addr, zone string, re
 		return s
 	}
 	for _, rr := range m.Answer {
-		if ns, ok := rr.(*dns.NS); ok && dns.CanonicalName(ns.Hdr.Name) == c.name {
-			s.NS = append(s.NS, dns.CanonicalName(ns.Ns))
+		if ns, ok := rr.(*dns.NS); ok && resolver.CanonicalName(ns.Hdr.Name) == c.name {
+			s.NS = append(s.NS, resolver.CanonicalName(ns.Ns))
 		}
 	}
 	if len(s.NS) == 0 {
@@ -307,7 +302,7 @@ func (c *domainCheck) answeredDS(ctx context.Context, ap netip.AddrPort, s *Pare
 		return
 	}
 	for _, rr := range r.Msg.Answer {
-		if ds, ok := rr.(*dns.DS); ok && dns.CanonicalName(ds.Hdr.Name) == c.name {
+		if ds, ok := rr.(*dns.DS); ok && resolver.CanonicalName(ds.Hdr.Name) == c.name {
 			s.DS = append(s.DS, dsString(ds))
 		}
 	}
@@ -335,29 +330,55 @@ func hasNSRecord(rrs []dns.RR) bool {
 // NS and DS across every usable server; glue among the servers that refer
 // (a server that also hosts the child answers from the child, with no glue).
 func (c *domainCheck) parentConsistency(usable []ParentServer) {
+	// The servers of a healthy domain give the same answer, field for
+	// field: nothing to group (every key below would be the same).
+	agree := true
+	for _, s := range usable[min(1, len(usable)):] {
+		if !sameParentAnswer(usable[0], s) {
+			agree = false
+			break
+		}
+	}
+	if agree {
+		return
+	}
 	// Grouped by the whole answer, shown bounded (a hostile NS set can hold
 	// thousands of names).
+	// The texts shown are built only when there is something to show: the
+	// servers of a healthy domain agree, and say so with one key each.
 	groups := map[string][]string{}
-	shown := map[string]string{}
+	last := map[string]ParentServer{} // the server whose text a group shows
 	for _, s := range usable {
-		k, text := parentAnswerKey(s), parentAnswerText(s)
+		k := parentAnswerKey(s)
 		if s.Status == StatusDelegated || s.Status == StatusAnswered {
-			k, text = delegationKey(s), delegationText(s)
+			k = delegationKey(s)
 		}
 		groups[k] = append(groups[k], s.Name+" "+s.Addr)
-		shown[k] = text
+		last[k] = s
 	}
-	if len(groups) < 2 {
+	shown := map[string]string{}
+	if len(groups) >= 2 {
+		for k, s := range last {
+			if s.Status == StatusDelegated || s.Status == StatusAnswered {
+				shown[k] = delegationText(s)
+			} else {
+				shown[k] = parentAnswerText(s)
+			}
+		}
+	} else {
 		groups = map[string][]string{}
 		for _, s := range usable {
 			if s.Status == StatusDelegated {
 				k := parentAnswerKey(s)
 				groups[k] = append(groups[k], s.Name+" "+s.Addr)
-				shown[k] = parentAnswerText(s)
+				last[k] = s
 			}
 		}
 		if len(groups) < 2 {
 			return
+		}
+		for k := range groups {
+			shown[k] = parentAnswerText(last[k])
 		}
 	}
 	var ev []finding.Evidence
@@ -369,6 +390,15 @@ func (c *domainCheck) parentConsistency(usable []ParentServer) {
 	c.add(ParentServersDisagree, "", fmt.Sprintf("the %s servers hand out %d different answers for %s",
 		zoneName(c.obs.Parent.Zone), len(groups), c.d.Name), ev...)
 }
+
+// sameParentAnswer reports whether a and b answered alike in every field
+// parentAnswerKey reads.
+func sameParentAnswer(a, b ParentServer) bool {
+	return a.Status == b.Status && a.Error == b.Error && slices.Equal(a.NS, b.NS) && slices.Equal(a.DS, b.DS) &&
+		slices.EqualFunc(a.Glue, b.Glue, sameGlue) && slices.EqualFunc(a.GlueUnused, b.GlueUnused, sameGlue)
+}
+
+func sameGlue(a, b Glue) bool { return a.Name == b.Name && slices.Equal(a.Addrs, b.Addrs) }
 
 // delegationText is an answer's NS and DS, without glue.
 func delegationText(s ParentServer) string {
@@ -475,7 +505,7 @@ func (c *domainCheck) glueMissing(delegating []ParentServer) {
 			have[g.Name] = true
 		}
 		for _, n := range s.NS {
-			if dns.IsSubDomain(c.name, n) && !have[n] {
+			if resolver.IsSubDomain(c.name, n) && !have[n] {
 				ev = append(ev, finding.Evidence{Server: strings.TrimSpace(s.Name + " " + s.Addr), Query: c.d.Name + " NS", Answer: "no glue for " + n})
 			}
 		}
@@ -583,8 +613,29 @@ func keys(m map[string]bool) []string {
 	return out
 }
 
+// sameSet reports whether a and b hold the same strings (duplicates and
+// order aside). Small sets, the usual case, are compared in place.
 func sameSet(a, b []string) bool {
-	return strings.Join(union(a, nil), "\x00") == strings.Join(union(b, nil), "\x00")
+	if len(a)*len(b) > 1024 {
+		return strings.Join(union(a, nil), "\x00") == strings.Join(union(b, nil), "\x00")
+	}
+	return allIn(a, b) && allIn(b, a)
+}
+
+func allIn(a, b []string) bool {
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func addrStrings(as []netip.Addr) []string {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/miekg/dns"
 
@@ -50,9 +49,9 @@ func watchName(name, domain string) string {
 		return dns.Fqdn(strings.ToLower(domain))
 	}
 	if dns.IsFqdn(name) {
-		return dns.CanonicalName(name)
+		return resolver.CanonicalName(name)
 	}
-	return dns.CanonicalName(name + "." + dns.Fqdn(domain))
+	return resolver.CanonicalName(name + "." + dns.Fqdn(domain))
 }
 
 // recordData renders the records of an answer owned by name as "TYPE rdata",
@@ -60,7 +59,7 @@ func watchName(name, domain string) string {
 func recordData(m *dns.Msg, name string, t uint16) []string {
 	var out []string
 	for _, rr := range m.Answer {
-		if dns.CanonicalName(rr.Header().Name) != name {
+		if resolver.CanonicalName(rr.Header().Name) != name {
 			continue
 		}
 		rt := rr.Header().Rrtype
@@ -99,16 +98,10 @@ func (c *domainCheck) checkRecords(ctx context.Context) {
 	for _, it := range items {
 		for _, t := range it.Types {
 			rec := Record{Name: it.Name, Type: dns.TypeToString[t], Answers: make([]ServerAnswer, len(targets))}
-			var wg sync.WaitGroup
-			for i, tg := range targets {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					a, _ := netip.ParseAddr(tg.addr)
-					rec.Answers[i] = c.askRecord(ctx, c.m.res.AddrPort(a), tg.name, it.Name, t)
-				}()
-			}
-			wg.Wait()
+			fanOut(len(targets), func(i int) {
+				a, _ := netip.ParseAddr(targets[i].addr)
+				rec.Answers[i] = c.askRecord(ctx, c.m.res.AddrPort(a), targets[i].name, it.Name, t)
+			})
 			c.obs.Records = append(c.obs.Records, rec)
 			c.recordConsistency(rec)
 		}
@@ -345,7 +338,7 @@ type chain struct {
 // it), else asked again.
 func followChain(ctx context.Context, name string, t uint16, source hopSource) chain {
 	var ch chain
-	cur := dns.CanonicalName(name)
+	cur := resolver.CanonicalName(name)
 	seen := map[string]bool{cur: true}
 	for {
 		ans, err := source(ctx, cur)
@@ -384,14 +377,14 @@ func ownedBy(rrs []dns.RR, name string, t uint16) ([]string, string) {
 	var data []string
 	target := ""
 	for _, rr := range rrs {
-		if dns.CanonicalName(rr.Header().Name) != name {
+		if resolver.CanonicalName(rr.Header().Name) != name {
 			continue
 		}
 		switch rt := rr.Header().Rrtype; {
 		case rt == t:
 			data = append(data, dns.TypeToString[rt]+" "+rdata(rr))
 		case rt == dns.TypeCNAME:
-			target = dns.CanonicalName(rr.(*dns.CNAME).Target)
+			target = resolver.CanonicalName(rr.(*dns.CNAME).Target)
 		}
 	}
 	sort.Strings(data)
@@ -403,7 +396,7 @@ func ownedBy(rrs []dns.RR, name string, t uint16) ([]string, string) {
 
 func owns(rrs []dns.RR, name string) bool {
 	for _, rr := range rrs {
-		if dns.CanonicalName(rr.Header().Name) == name {
+		if resolver.CanonicalName(rr.Header().Name) == name {
 			return true
 		}
 	}

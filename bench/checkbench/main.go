@@ -1,10 +1,14 @@
-// Command checkbench measures `nsguard check` against a lab of N generated
-// domains: it serves the lab in this process and runs the nsguard binary as
-// a child process, so the RSS it reports is nsguard's alone. It prints each
-// run and the median of the runs.
+// Command checkbench measures `nsguard check --only dns` against a lab of N
+// generated domains: it serves the lab from this process (or real BIND 9)
+// and runs the nsguard binary as a child process, so the RSS it reports is
+// nsguard's alone. With -ceiling it also measures, after each nsguard run,
+// what the lab's servers answer at most for the same work: dnsperf sending
+// the minimal query mix of a domain check to all the lab's servers at once.
+// It prints each run, the medians, and each target's verdict; it exits 1
+// when a target is missed.
 //
 //	go run ./bench/checkbench -nsguard ./nsguard -n 10000 -runs 3
-//	go run ./bench/checkbench -nsguard ./nsguard -n 1000 -backend bind -dnsperf
+//	go run ./bench/checkbench -nsguard ./nsguard -n 10000 -backend bind -ceiling -min-fraction 0.35 -max-wall 1.5s
 package main
 
 import (
@@ -16,8 +20,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +33,7 @@ import (
 
 type runResult struct {
 	wall      time.Duration
+	cpu       time.Duration
 	rssMB     float64
 	domains   int
 	queries   int
@@ -34,88 +42,207 @@ type runResult struct {
 	notOK     int
 }
 
+type targets struct {
+	maxWall     time.Duration
+	minFraction float64
+	maxRSS      float64
+	maxQueries  int
+}
+
+// measureEnv makes checkbench a wrapper that runs its arguments as a
+// child and reports the child's wall time and rusage on stderr. nsguard is
+// started through it because Go starts children with vfork: the kernel
+// then counts the starting process's resident set (this benchmark's, with
+// the lab's world and earlier reports in it) in the child's peak RSS.
+const measureEnv = "CHECKBENCH_MEASURE"
+
+const measurePrefix = "checkbench-measure:"
+
 func main() {
+	if os.Getenv(measureEnv) == "1" {
+		os.Exit(measure(os.Args[1:]))
+	}
 	var (
 		n       = flag.Int("n", 1000, "generated domains")
 		runs    = flag.Int("runs", 3, "runs (the median is reported)")
 		bin     = flag.String("nsguard", "./nsguard", "nsguard binary")
 		backend = flag.String("backend", "inprocess", "inprocess or bind")
 		base    = flag.Int("base", 71, "lab base octet (127.BASE.0.0/16)")
-		perf    = flag.Bool("dnsperf", false, "also measure the lab servers' raw capacity with dnsperf")
+		ceiling = flag.Bool("ceiling", false, "after each run, measure the servers' ceiling for the same query mix with dnsperf")
+		perfFor = flag.Duration("ceiling-time", 5*time.Second, "how long each dnsperf ceiling run lasts")
+		clients = flag.Int("ceiling-clients", 2, "dnsperf -c: clients of each server's dnsperf")
+		outst   = flag.Int("ceiling-outstanding", 200, "dnsperf -q: queries in flight of each server's dnsperf")
+		t       targets
 	)
+	flag.DurationVar(&t.maxWall, "max-wall", 0, "target: median wall time at most this (0: none)")
+	flag.Float64Var(&t.minFraction, "min-fraction", 0, "target: median domains/s at least this fraction of the dnsperf ceiling (0: none)")
+	flag.Float64Var(&t.maxRSS, "max-rss", 0, "target: median peak RSS at most this many MB (0: none)")
+	flag.IntVar(&t.maxQueries, "max-queries", 0, "target: an unsigned domain costs at most this many queries (median; 0: none)")
 	flag.Parse()
-	if err := run(*n, *runs, *bin, *backend, byte(*base), *perf); err != nil {
+	perfArgs = []string{"-c", strconv.Itoa(*clients), "-q", strconv.Itoa(*outst)}
+	ok, err := run(*n, *runs, *bin, *backend, byte(*base), *ceiling, *perfFor, t)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "checkbench:", err)
+		os.Exit(1)
+	}
+	if !ok {
+		fmt.Fprintln(os.Stderr, "checkbench: a target was missed")
 		os.Exit(1)
 	}
 }
 
-func run(n, runs int, bin, backend string, base byte, perf bool) error {
+func run(n, runs int, bin, backend string, base byte, ceiling bool, perfFor time.Duration, t targets) (bool, error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "nsguard-bench-")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer os.RemoveAll(dir)
 	opts := dnslab.Options{Base: base, Dir: dir, World: dnslab.BenchWorld(n)}
 	if backend == "bind" {
-		b, err := dnslab.NewBIND(dnslab.BINDOptions{})
+		bindDir := filepath.Join(dir, "bind")
+		if err := os.MkdirAll(bindDir, 0o755); err != nil {
+			return false, err
+		}
+		b, err := dnslab.NewBIND(dnslab.BINDOptions{Dir: bindDir})
 		if err != nil {
-			return err
+			return false, err
 		}
 		opts.Backend = b
 	}
 	start := time.Now()
 	lab, err := dnslab.Start(ctx, opts)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer lab.Close()
 	fmt.Printf("lab: %s backend, %d domains (a tenth signed), port %d, ready in %s\n", backend, n, lab.Port(), time.Since(start).Round(time.Millisecond))
 	cfgPath := filepath.Join(dir, "bench.yaml")
-	if err := os.WriteFile(cfgPath, []byte(lab.ConfigYAML(filepath.Join(dir, "nsguard.db"), "")), 0o644); err != nil {
-		return err
+	if err := os.WriteFile(cfgPath, []byte(lab.BenchConfigYAML(filepath.Join(dir, "nsguard.db"))), 0o644); err != nil {
+		return false, err
 	}
 	signed := map[string]bool{}
 	for _, d := range lab.World().Domains {
 		signed[d.Name] = d.Signed
 	}
+	var mix *queryMix
+	if ceiling {
+		if mix, err = writeMix(lab, dir); err != nil {
+			return false, err
+		}
+		fmt.Printf("ceiling: dnsperf, the minimal mix of a domain check (NS at the TLD; SOA, NS and DNSKEY if signed at both name servers; DO bit) — %.2f queries a domain — to all %d servers at once, %s a run\n",
+			mix.perDomain, len(mix.servers), perfFor)
+	}
 	var results []runResult
+	var ceilings []float64
+	named := namedPID(dir)
 	for i := 0; i < runs; i++ {
+		serverCPU := processCPU(named)
 		r, err := once(bin, cfgPath, signed)
 		if err != nil {
-			return err
+			return false, err
 		}
+		serverCPU = processCPU(named) - serverCPU
 		results = append(results, r)
-		fmt.Printf("run %d: %d domains in %s = %.0f domains/s; %.2f queries/domain (unsigned median %d, signed median %d); peak RSS %.0f MB; not ok %d\n",
-			i+1, r.domains, r.wall.Round(time.Millisecond), float64(r.domains)/r.wall.Seconds(),
+		rate := float64(r.domains) / r.wall.Seconds()
+		bindCPU := ""
+		if named > 0 {
+			bindCPU = fmt.Sprintf(" (named: %.0f µs/domain)", float64(serverCPU.Microseconds())/float64(r.domains))
+		}
+		fmt.Printf("run %d: %d domains in %s = %.0f domains/s; CPU %.0f µs/domain%s; %.2f queries/domain (unsigned median %d, signed median %d); peak RSS %.0f MB; not ok %d\n",
+			i+1, r.domains, r.wall.Round(time.Millisecond), rate, float64(r.cpu.Microseconds())/float64(r.domains), bindCPU,
 			float64(r.queries)/float64(r.domains), median(r.perDomain), median(r.perSigned), r.rssMB, r.notOK)
+		if mix != nil {
+			c, err := mix.measure(lab, n, perfFor)
+			if err != nil {
+				return false, err
+			}
+			ceilings = append(ceilings, c)
+			fmt.Printf("       ceiling %.0f domain checks/s: nsguard reaches %.2f of it\n", c, rate/c)
+		}
 	}
 	walls := make([]float64, len(results))
 	rss := make([]float64, len(results))
 	qpd := make([]float64, len(results))
+	cpu := make([]float64, len(results))
+	unsigned := make([]float64, len(results))
 	for i, r := range results {
 		walls[i] = r.wall.Seconds()
 		rss[i] = r.rssMB
 		qpd[i] = float64(r.queries) / float64(r.domains)
+		cpu[i] = float64(r.cpu.Microseconds()) / float64(r.domains)
+		unsigned[i] = float64(median(r.perDomain))
 	}
 	mw := medianF(walls)
-	fmt.Printf("median of %d: %d domains in %.2f s = %.0f domains/s, %.2f queries/domain, %.0f queries/s, peak RSS %.0f MB\n",
-		runs, n, mw, float64(n)/mw, medianF(qpd), medianF(qpd)*float64(n)/mw, medianF(rss))
-	if perf {
-		return dnsperf(lab, n, dir, medianF(qpd)*float64(n)/mw)
+	rate := float64(n) / mw
+	fmt.Printf("median of %d: %d domains in %.2f s (%.2f–%.2f) = %.0f domains/s, CPU %.0f µs/domain, %.2f queries/domain, %.0f queries/s, peak RSS %.0f MB\n",
+		runs, n, mw, minF(walls), maxF(walls), rate, medianF(cpu), medianF(qpd), medianF(qpd)*float64(n)/mw, medianF(rss))
+	ok := true
+	verdict := func(name string, pass bool, got, want string) {
+		word := "ok"
+		if !pass {
+			word, ok = "MISSED", false
+		}
+		fmt.Printf("target %s: %s (want %s): %s\n", name, got, want, word)
 	}
-	return nil
+	if mix != nil {
+		c := medianF(ceilings)
+		fmt.Printf("ceiling median of %d: %.0f domain checks/s (%.0f–%.0f); nsguard %.0f domains/s = %.2f of the ceiling\n",
+			runs, c, minF(ceilings), maxF(ceilings), rate, rate/c)
+		if t.minFraction > 0 {
+			verdict("fraction of the dnsperf ceiling", rate/c >= t.minFraction, fmt.Sprintf("%.2f", rate/c), fmt.Sprintf("≥ %.2f", t.minFraction))
+		}
+	}
+	if t.maxWall > 0 {
+		verdict("wall time", mw <= t.maxWall.Seconds(), fmt.Sprintf("%.2f s", mw), fmt.Sprintf("≤ %s", t.maxWall))
+	}
+	if t.maxQueries > 0 {
+		verdict("queries per unsigned domain", medianF(unsigned) <= float64(t.maxQueries), fmt.Sprintf("%.0f", medianF(unsigned)), fmt.Sprintf("≤ %d", t.maxQueries))
+	}
+	if t.maxRSS > 0 {
+		verdict("peak RSS", medianF(rss) <= t.maxRSS, fmt.Sprintf("%.0f MB", medianF(rss)), fmt.Sprintf("≤ %.0f MB", t.maxRSS))
+	}
+	return ok, nil
 }
 
-// once runs nsguard check as a child process and reads its JSON report.
-func once(bin, cfg string, signed map[string]bool) (runResult, error) {
-	cmd := exec.Command(bin, "check", "--only", "dns", "-o", "json", "--config", cfg)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+// measure runs args as a child with this process's stdio and prints its
+// wall time, CPU time and peak RSS on stderr; it exits with the child's code.
+func measure(args []string) int {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
+	if cmd.ProcessState == nil {
+		fmt.Fprintln(os.Stderr, "checkbench:", err)
+		return 1
+	}
+	ru, _ := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	fmt.Fprintf(os.Stderr, "%s %d %d %d\n", measurePrefix, wall.Nanoseconds(), ru.Utime.Nano()+ru.Stime.Nano(), ru.Maxrss)
+	return cmd.ProcessState.ExitCode()
+}
+
+// once runs nsguard check as a child process (through measure) and reads
+// its JSON report.
+func once(bin, cfg string, signed map[string]bool) (runResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return runResult{}, err
+	}
+	cmd := exec.Command(self, bin, "check", "--only", "dns", "-o", "json", "--config", cfg)
+	cmd.Env = append(os.Environ(), measureEnv+"=1")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	i := bytes.LastIndex(errb.Bytes(), []byte(measurePrefix))
+	if i < 0 {
+		return runResult{}, fmt.Errorf("nsguard check: %v: %s", err, errb.String())
+	}
+	var wallNS, cpuNS int64
+	var maxKB float64
+	if _, err := fmt.Sscan(string(errb.Bytes()[i+len(measurePrefix):]), &wallNS, &cpuNS, &maxKB); err != nil {
+		return runResult{}, fmt.Errorf("reading the measurement: %w", err)
+	}
 	if err != nil && out.Len() == 0 {
 		return runResult{}, fmt.Errorf("nsguard check: %v: %s", err, errb.String())
 	}
@@ -139,10 +266,7 @@ func once(bin, cfg string, signed map[string]bool) (runResult, error) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		return runResult{}, fmt.Errorf("reading the report: %w", err)
 	}
-	r := runResult{wall: wall, domains: len(rep.Domains), queries: rep.Summary.Queries}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.rssMB = float64(ru.Maxrss) / 1024
-	}
+	r := runResult{wall: time.Duration(wallNS), cpu: time.Duration(cpuNS), rssMB: maxKB / 1024, domains: len(rep.Domains), queries: rep.Summary.Queries}
 	for _, d := range rep.Domains {
 		if d.Status != "ok" {
 			r.notOK++
@@ -162,37 +286,145 @@ func once(bin, cfg string, signed map[string]bool) (runResult, error) {
 	return r, nil
 }
 
-// dnsperf measures the raw capacity of the lab's busiest servers: the com
-// TLD server (parent questions) and a provider server (child questions).
-func dnsperf(lab *dnslab.Lab, n int, dir string, nsguardQPS float64) error {
+// queryMix is the minimal query mix of a domain check, as one dnsperf
+// input file per lab server.
+type queryMix struct {
+	servers   []mixServer
+	perDomain float64
+}
+
+type mixServer struct {
+	name, file string
+	queries    int
+}
+
+// writeMix writes the mix: each domain's NS at its TLD (the com and net
+// domains alternate between the two gtld servers), and SOA, NS and — when
+// signed — DNSKEY at both its name servers.
+func writeMix(lab *dnslab.Lab, dir string) (*queryMix, error) {
 	w := lab.World()
-	targets := []struct{ server, qtype string }{{"a.gtld-servers.net", "NS"}, {"ns1.provider-a.net", "SOA"}}
-	for _, t := range targets {
-		var b strings.Builder
-		for _, d := range w.Domains {
-			if strings.HasSuffix(d.Name, ".com") || t.qtype == "SOA" {
-				fmt.Fprintf(&b, "%s %s\n", d.Name, t.qtype)
-			}
+	files := map[string]*strings.Builder{}
+	var order []string
+	add := func(server, line string) {
+		b := files[server]
+		if b == nil {
+			b = &strings.Builder{}
+			files[server] = b
+			order = append(order, server)
 		}
-		qf := filepath.Join(dir, "queries-"+t.qtype)
-		if err := os.WriteFile(qf, []byte(b.String()), 0o644); err != nil {
-			return err
-		}
-		addr := lab.AddrOf(t.server).String()
-		out, err := exec.Command("dnsperf", "-s", addr, "-p", fmt.Sprint(lab.Port()), "-d", qf, "-l", "10", "-c", "4").CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("dnsperf: %v: %s", err, out)
-		}
-		qps := ""
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, "Queries per second") {
-				qps = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "Queries per second:"))
-			}
-		}
-		fmt.Printf("dnsperf %s (%s, %s queries): %s queries/s\n", t.server, addr, t.qtype, qps)
+		b.WriteString(line)
 	}
-	fmt.Printf("nsguard's whole-cycle query rate: %.0f queries/s (over all servers)\n", nsguardQPS)
-	return nil
+	total := 0
+	for i, d := range w.Domains {
+		tld := "ns1.nic.org"
+		if !strings.HasSuffix(d.Name, ".org") {
+			tld = []string{"a.gtld-servers.net", "b.gtld-servers.net"}[i%2]
+		}
+		add(tld, d.Name+" NS\n")
+		total++
+		for _, ns := range d.Nameservers {
+			add(ns, d.Name+" SOA\n"+d.Name+" NS\n")
+			total += 2
+			if d.Signed {
+				add(ns, d.Name+" DNSKEY\n")
+				total++
+			}
+		}
+	}
+	mix := &queryMix{perDomain: float64(total) / float64(len(w.Domains))}
+	for _, s := range order {
+		f := filepath.Join(dir, "mix-"+s)
+		if err := os.WriteFile(f, []byte(files[s].String()), 0o644); err != nil {
+			return nil, err
+		}
+		mix.servers = append(mix.servers, mixServer{name: s, file: f, queries: strings.Count(files[s].String(), "\n")})
+	}
+	return mix, nil
+}
+
+// perfArgs are the dnsperf options of -ceiling-clients and -ceiling-outstanding.
+var perfArgs []string
+
+var (
+	qpsLine  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+	lostLine = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
+)
+
+// measure runs one dnsperf per server, all at once, and returns the domain
+// checks a second their answers add up to: the queries answered a second
+// over all servers divided by the mix's queries a domain. It also prints
+// what each server answered.
+func (mix *queryMix) measure(lab *dnslab.Lab, n int, d time.Duration) (float64, error) {
+	qps := make([]float64, len(mix.servers))
+	lost := make([]string, len(mix.servers))
+	errs := make([]error, len(mix.servers))
+	var wg sync.WaitGroup
+	for i, s := range mix.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := append([]string{"-s", lab.AddrOf(s.name).String(), "-p", strconv.Itoa(lab.Port()),
+				"-d", s.file, "-D", "-l", strconv.Itoa(int(d.Seconds()))}, perfArgs...)
+			out, err := exec.Command("dnsperf", args...).CombinedOutput()
+			if err != nil {
+				errs[i] = fmt.Errorf("dnsperf %s: %v: %s", s.name, err, out)
+				return
+			}
+			m := qpsLine.FindSubmatch(out)
+			if m == nil {
+				errs[i] = fmt.Errorf("dnsperf %s: no rate in its output: %s", s.name, out)
+				return
+			}
+			qps[i], _ = strconv.ParseFloat(string(m[1]), 64)
+			if l := lostLine.FindSubmatch(out); l != nil && string(l[1]) != "0" {
+				lost[i] = fmt.Sprintf(" (%s lost)", l[1])
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0.0
+	var parts []string
+	for i, s := range mix.servers {
+		if errs[i] != nil {
+			return 0, errs[i]
+		}
+		total += qps[i]
+		parts = append(parts, fmt.Sprintf("%s %.0f%s", s.name, qps[i], lost[i]))
+	}
+	fmt.Printf("       dnsperf queries/s: %s; total %.0f\n", strings.Join(parts, ", "), total)
+	return total / mix.perDomain, nil
+}
+
+// namedPID finds the lab's named (its config is in dir), or 0.
+func namedPID(dir string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) == "named" && strings.Contains(string(b), dir) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	return 0
+}
+
+// processCPU is the user and system time pid has used so far.
+func processCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return time.Duration((ut + st) / 100 * float64(time.Second)) // USER_HZ
 }
 
 func median(xs []int) int {
@@ -205,7 +437,26 @@ func median(xs []int) int {
 }
 
 func medianF(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+func minF(xs []float64) float64 {
+	m := xs[0]
+	for _, x := range xs {
+		m = min(m, x)
+	}
+	return m
+}
+
+func maxF(xs []float64) float64 {
+	m := xs[0]
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
 }

@@ -35,24 +35,34 @@ func main() {
 		bin      = flag.String("nsguard", "./nsguard", "nsguard binary")
 		interval = flag.Duration("interval", time.Minute, "delegation schedule")
 		base     = flag.Int("base", 73, "lab base octet")
+		maxRSS   = flag.Float64("max-rss", 200, "target: the daemon's peak RSS at most this many MB (0: none)")
+		maxLat   = flag.Duration("max-latency", 0, "target: median hijack-to-Slack latency at most this (default: interval + 5s)")
 	)
 	flag.Parse()
-	if err := run(*n, *runs, *bin, *interval, byte(*base)); err != nil {
+	if *maxLat == 0 {
+		*maxLat = *interval + 5*time.Second
+	}
+	ok, err := run(*n, *runs, *bin, *interval, byte(*base), *maxRSS, *maxLat)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "daemonbench:", err)
+		os.Exit(1)
+	}
+	if !ok {
+		fmt.Fprintln(os.Stderr, "daemonbench: a target was missed")
 		os.Exit(1)
 	}
 }
 
-func run(n, runs int, bin string, interval time.Duration, base byte) error {
+func run(n, runs int, bin string, interval time.Duration, base byte, maxRSS float64, maxLat time.Duration) (bool, error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "nsguard-daemonbench-")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer os.RemoveAll(dir)
 	env, err := labenv.Start(ctx, labenv.Options{Dir: dir, DNS: dnslab.Options{Base: base, World: dnslab.BenchWorld(n)}})
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer env.Close()
 	slack := slackrecorder.New()
@@ -68,7 +78,7 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 `, tokenFile, slack.URL(), interval)
 	cfg, err := env.WriteConfig(extra)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// listen: 127.0.0.1:0 is fine for the daemon but we need its address.
 	port := freePort()
@@ -78,7 +88,7 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 	start := time.Now()
 	out, err := exec.Command(bin, "baseline", "approve", "--config", cfg, "--reason", "bench", "--by", "bench").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("baseline approve: %v: %s", err, tail(out))
+		return false, fmt.Errorf("baseline approve: %v: %s", err, tail(out))
 	}
 	fmt.Printf("lab: %d domains; baseline approved in %s\n", n, time.Since(start).Round(time.Second))
 
@@ -86,14 +96,14 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
 	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
-		return err
+		return false, err
 	}
 	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
 	addr := "127.0.0.1:" + port
 	started := time.Now()
 	for get(addr, "/readyz") != 200 {
 		if time.Since(started) > 5*time.Minute {
-			return fmt.Errorf("daemon not ready after 5 minutes")
+			return false, fmt.Errorf("daemon not ready after 5 minutes")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -108,12 +118,12 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 		before := len(slack.Posts())
 		at := time.Now()
 		if err := env.DNS.Hijack(ctx, victim); err != nil {
-			return err
+			return false, err
 		}
 		deadline := at.Add(3 * interval)
 		for !posted(slack, before, victim) {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("no page for %s within %s", victim, 3*interval)
+				return false, fmt.Errorf("no page for %s within %s", victim, 3*interval)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -125,12 +135,26 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 	wall := time.Since(wall0).Seconds()
 	cpu := cpuSeconds(cmd.Process.Pid) - cpu0
 	sum, count, max := cycleStats(addr)
+	rss := peakRSSMB(cmd.Process.Pid)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	med := lat[len(lat)/2]
 	fmt.Printf("daemon over %.0f s: CPU %.1f%% of one core, peak RSS %.0f MB; DNS cycles: %d, mean %.1f s, slowest bucket ≤ %s (interval %s)\n",
-		wall, 100*cpu/wall, peakRSSMB(cmd.Process.Pid), count, sum/float64(count), max, interval)
-	fmt.Printf("hijack-to-Slack latency: median %s over %d runs (min %s, max %s); target ≤ interval + 5 s = %s\n",
-		lat[len(lat)/2].Round(10*time.Millisecond), len(lat), lat[0].Round(10*time.Millisecond), lat[len(lat)-1].Round(10*time.Millisecond), interval+5*time.Second)
-	return nil
+		wall, 100*cpu/wall, rss, count, sum/float64(count), max, interval)
+	fmt.Printf("hijack-to-Slack latency: median %s over %d runs (min %s, max %s)\n",
+		med.Round(10*time.Millisecond), len(lat), lat[0].Round(10*time.Millisecond), lat[len(lat)-1].Round(10*time.Millisecond))
+	ok := true
+	verdict := func(name string, pass bool, got, want string) {
+		word := "ok"
+		if !pass {
+			word, ok = "MISSED", false
+		}
+		fmt.Printf("target %s: %s (want %s): %s\n", name, got, want, word)
+	}
+	verdict("hijack-to-Slack latency (median)", med <= maxLat, med.Round(10*time.Millisecond).String(), "≤ "+maxLat.String())
+	if maxRSS > 0 {
+		verdict("peak RSS", rss <= maxRSS, fmt.Sprintf("%.0f MB", rss), fmt.Sprintf("≤ %.0f MB", maxRSS))
+	}
+	return ok, nil
 }
 
 func posted(rec *slackrecorder.Recorder, after int, domain string) bool {

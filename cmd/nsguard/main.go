@@ -143,11 +143,14 @@ func (g *globals) quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
+// isTerminal reports whether w is a terminal: a file the terminal ioctl
+// works on (terminal_*.go), not any character device — /dev/null is one,
+// and `nsguard check -o json > /dev/null` would otherwise hold the whole
+// report back for a progress bar no one sees.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return fileIsTerminal(f)
 }

@@ -65,7 +65,9 @@ func (c *Checker) Close() { c.Monitor.Close() }
 
 // Result is what one run found about one domain.
 type Result struct {
-	Domain       config.Domain        `json:"-"`
+	Domain config.Domain `json:"-"`
+	// Index is the domain's position in the list Run was given.
+	Index        int                  `json:"-"`
 	DNS          *monitor.Observation `json:"dns,omitempty"`
 	Registration *registry.Record     `json:"registration,omitempty"`
 	Findings     []finding.Finding    `json:"findings"`
@@ -102,8 +104,9 @@ type RunOptions struct {
 	// Fresh bypasses the registration cache (baseline approval must see
 	// the registry as it is now).
 	Fresh bool
-	// OnResult, for a DNS-only run, receives each domain's result as soon
-	// as it is done (concurrently) and Run returns nil: nothing is held.
+	// OnResult, for a run of one class, receives each domain's result as
+	// soon as it is done (concurrently) and Run returns nil: nothing is
+	// held.
 	OnResult func(Result)
 	// Preflight checks the domains it returns a delegation for as if their
 	// parent delegated them so (see monitor.Preflight).
@@ -130,7 +133,7 @@ const registryConcurrency = 8
 func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOptions) []Result {
 	results := make([]Result, len(domains))
 	for i, d := range domains {
-		results[i].Domain = d
+		results[i].Domain, results[i].Index = d, i
 	}
 	total := 0
 	if opts.has(DNS) {
@@ -146,13 +149,9 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 		}
 	}
 	if opts.OnResult != nil && opts.has(DNS) && !opts.has(Registration) {
-		byName := make(map[string]config.Domain, len(domains))
-		for _, d := range domains {
-			byName[d.Name] = d
-		}
 		c.Monitor.Check(ctx, domains, monitor.CycleOptions{TrustedNS: opts.TrustedNS, Preflight: opts.Preflight, Progress: func(int, int) { tick() },
 			OnResult: func(r monitor.Result) {
-				res := Result{Domain: byName[r.Domain], DNS: r.Observation, DNSErr: r.Err, Findings: r.Findings}
+				res := Result{Domain: domains[r.Index], Index: r.Index, DNS: r.Observation, DNSErr: r.Err, Findings: r.Findings}
 				finding.Sort(res.Findings)
 				opts.OnResult(res)
 			}})
@@ -167,6 +166,7 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 		}
 	}
 	if opts.has(Registration) {
+		stream := opts.OnResult != nil && !opts.has(DNS)
 		sem := make(chan struct{}, registryConcurrency)
 		var wg sync.WaitGroup
 		for i := range domains {
@@ -177,6 +177,13 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 				defer func() { <-sem }()
 				defer tick()
 				r := &results[i]
+				if stream {
+					defer func() {
+						finding.Sort(r.Findings)
+						opts.OnResult(*r)
+						*r = Result{}
+					}()
+				}
 				lookup := c.Registry.Lookup
 				if opts.Fresh {
 					lookup = c.Registry.Refresh
@@ -200,6 +207,9 @@ func (c *Checker) Run(ctx context.Context, domains []config.Domain, opts RunOpti
 			}()
 		}
 		wg.Wait()
+		if stream {
+			return nil
+		}
 	}
 	for i := range results {
 		finding.Sort(results[i].Findings)

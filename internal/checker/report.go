@@ -1,9 +1,14 @@
 package checker
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nsguard/nsguard/config"
@@ -51,55 +56,321 @@ type Summary struct {
 func NewReport(results []Result, took time.Duration) *Report {
 	rep := &Report{Domains: []DomainReport{}}
 	for _, r := range results {
-		dr := DomainReport{Domain: r.Domain.Name, Tier: r.Domain.Tier, Owner: r.Domain.Owner, Findings: r.Findings}
-		if dr.Findings == nil {
-			dr.Findings = []finding.Finding{}
-		}
-		if r.DNS != nil {
-			dr.DNS = r.DNS
-			rep.Summary.Queries += r.DNS.Queries
-		}
-		if r.Registration != nil {
-			rec := *r.Registration
-			rec.Raw = "" // bounded, but noise in a report
-			dr.Registration = rec
-			if rec.Cached {
-				dr.registrationCached = "cached " + rec.CacheAge + " ago"
-				dr.registrationAt = rec.FetchedAt
-			}
-		}
-		worst := finding.OK
-		for _, f := range r.Findings {
-			if f.Accepted {
-				rep.Summary.Accepted++
-			} else if f.Severity > worst {
-				worst = f.Severity
-			}
-		}
-		dr.Status = worst.String()
-		if err := r.Err(); err != nil {
-			dr.Error = err.Error()
-			rep.Summary.Errors++
-			if worst < finding.Critical {
-				dr.Status = "error"
-			}
-		}
-		switch worst {
-		case finding.Critical:
-			rep.Summary.Critical++
-		case finding.Warning:
-			rep.Summary.Warning++
-		default:
-			if dr.Error == "" {
-				rep.Summary.OK++
-			}
-		}
-		rep.Domains = append(rep.Domains, dr)
+		rep.Domains = append(rep.Domains, rep.Summary.add(r))
 	}
 	rep.Summary.Total = len(results)
 	rep.Summary.DurationMS = float64(took.Microseconds()) / 1000
 	return rep
 }
+
+// add reports one domain and counts it (all but Total and DurationMS).
+func (s *Summary) add(r Result) DomainReport {
+	dr := DomainReport{Domain: r.Domain.Name, Tier: r.Domain.Tier, Owner: r.Domain.Owner, Findings: r.Findings}
+	if dr.Findings == nil {
+		dr.Findings = []finding.Finding{}
+	}
+	if r.DNS != nil {
+		dr.DNS = r.DNS
+		s.Queries += r.DNS.Queries
+	}
+	if r.Registration != nil {
+		rec := *r.Registration
+		rec.Raw = "" // bounded, but noise in a report
+		dr.Registration = rec
+		if rec.Cached {
+			dr.registrationCached = "cached " + rec.CacheAge + " ago"
+			dr.registrationAt = rec.FetchedAt
+		}
+	}
+	worst := finding.OK
+	for _, f := range r.Findings {
+		if f.Accepted {
+			s.Accepted++
+		} else if f.Severity > worst {
+			worst = f.Severity
+		}
+	}
+	dr.Status = worst.String()
+	if err := r.Err(); err != nil {
+		dr.Error = err.Error()
+		s.Errors++
+		if worst < finding.Critical {
+			dr.Status = "error"
+		}
+	}
+	switch worst {
+	case finding.Critical:
+		s.Critical++
+	case finding.Warning:
+		s.Warning++
+	default:
+		if dr.Error == "" {
+			s.OK++
+		}
+	}
+	return dr
+}
+
+// WriteJSON writes the report as json.Encoder with a two-space indent
+// would, byte for byte, one domain at a time: the whole report is never
+// in memory as JSON (26 MB for 10,000 domains, and as much again for the
+// indented copy).
+func (r *Report) WriteJSON(w io.Writer) error {
+	js := &JSONStream{w: bufio.NewWriterSize(w, 64<<10), pending: map[int][]byte{}}
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	for i := range r.Domains {
+		b, err := e.indented(&r.Domains[i], "    ")
+		if err != nil {
+			return err
+		}
+		js.write(i, b)
+	}
+	return js.finish(r.Summary)
+}
+
+// JSONStream writes a report while the check runs: each domain's JSON is
+// encoded by the goroutine that adds its result, and written in the order
+// of the domains checked, so nothing but the domains finished out of order
+// is held. The bytes are those of Report.WriteJSON for the same results.
+type JSONStream struct {
+	w       *bufio.Writer
+	mu      sync.Mutex
+	next    int            // index of the next domain to write
+	pending map[int][]byte // encoded domains waiting for an earlier one
+	sum     Summary
+	table   []indexedReport // with keepTable: the domains, without their DNS
+	keep    bool
+	err     error
+}
+
+type indexedReport struct {
+	i  int
+	dr DomainReport
+}
+
+// NewJSONStream starts a report on w. With keepTable it also keeps each
+// domain's report, without its DNS observation, for Table.
+func NewJSONStream(w io.Writer, keepTable bool) *JSONStream {
+	return &JSONStream{w: bufio.NewWriterSize(w, 64<<10), pending: map[int][]byte{}, keep: keepTable}
+}
+
+// Add reports r, the r.Index-th domain of the run. Safe for concurrent use;
+// every index from 0 up must be added once.
+func (js *JSONStream) Add(r Result) {
+	var sum Summary
+	dr := sum.add(r)
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	b, err := e.indented(&dr, "    ")
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if err != nil && js.err == nil {
+		js.err = err
+	}
+	js.sum.Critical += sum.Critical
+	js.sum.Warning += sum.Warning
+	js.sum.OK += sum.OK
+	js.sum.Errors += sum.Errors
+	js.sum.Accepted += sum.Accepted
+	js.sum.Queries += sum.Queries
+	js.sum.Total++
+	if js.keep {
+		dr.DNS = nil
+		js.table = append(js.table, indexedReport{r.Index, dr})
+	}
+	js.write(r.Index, b)
+}
+
+// write puts domain i's JSON in its place (js.mu held, or no concurrency):
+// out now when it is the next domain, else a copy of b (which the caller
+// reuses) waits for the domains before it.
+func (js *JSONStream) write(i int, b []byte) {
+	if i != js.next {
+		js.pending[i] = bytes.Clone(b)
+		return
+	}
+	js.pending[i] = b
+	for {
+		b, ok := js.pending[js.next]
+		if !ok {
+			return
+		}
+		delete(js.pending, js.next)
+		if js.next == 0 {
+			js.w.WriteString("{\n  \"domains\": [")
+		} else {
+			js.w.WriteByte(',')
+		}
+		js.w.WriteString("\n    ")
+		if _, err := js.w.Write(b); err != nil && js.err == nil {
+			js.err = err
+		}
+		js.next++
+	}
+}
+
+// Close ends the report with its summary (took is the run's duration) and
+// returns the summary.
+func (js *JSONStream) Close(took time.Duration) (Summary, error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.sum.DurationMS = float64(took.Microseconds()) / 1000
+	return js.sum, js.finish(js.sum)
+}
+
+// Report returns what a Report of the same results holds for the table:
+// every domain, in order, without its DNS observation (NewJSONStream with
+// keepTable), and the summary.
+func (js *JSONStream) Report() *Report {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	sort.Slice(js.table, func(a, b int) bool { return js.table[a].i < js.table[b].i })
+	doms := make([]DomainReport, len(js.table))
+	for i, t := range js.table {
+		doms[i] = t.dr
+	}
+	return &Report{Domains: doms, Summary: js.sum}
+}
+
+func (js *JSONStream) finish(sum Summary) error {
+	if js.err != nil {
+		return js.err
+	}
+	if len(js.pending) > 0 {
+		return fmt.Errorf("report: %d domains missing before domain %d", len(js.pending), js.next)
+	}
+	if js.next == 0 {
+		js.w.WriteString("{\n  \"domains\": [")
+	} else {
+		js.w.WriteString("\n  ")
+	}
+	js.w.WriteString("],\n  \"summary\": ")
+	e := encoders.Get().(*encoder)
+	defer encoders.Put(e)
+	b, err := e.indented(&sum, "  ")
+	if err != nil {
+		return err
+	}
+	js.w.Write(b)
+	js.w.WriteString("\n}\n")
+	return js.w.Flush()
+}
+
+// indented is json.MarshalIndent(v, prefix, "  ") into e's buffers (the
+// result is valid until e's next use), with an indenter for the encoder's
+// compact output that costs a fifth of json.Indent's (which validates as
+// it goes: 70% of the time spent on JSON, before).
+func (e *encoder) indented(v any, prefix string) ([]byte, error) {
+	e.compact.Reset()
+	if err := e.enc.Encode(v); err != nil {
+		return nil, err
+	}
+	// Encode ends with a newline, which Indent would keep.
+	compact := bytes.TrimSuffix(e.compact.Bytes(), []byte("\n"))
+	e.out = indentJSON(e.out[:0], compact, prefix)
+	return e.out, nil
+}
+
+// indentJSON appends src, compact JSON as encoding/json writes it, to dst
+// indented as json.Indent(dst, src, prefix, "  ") does: a newline, prefix
+// and two spaces a level before each element and closing bracket, ": "
+// after keys, empty objects and arrays kept as {} and [].
+func indentJSON(dst, src []byte, prefix string) []byte {
+	// A newline, the prefix and up to 32 levels, appended in one piece.
+	nl := make([]byte, 0, 1+len(prefix)+64)
+	nl = append(append(nl, '\n'), prefix...)
+	for range 32 {
+		nl = append(nl, ' ', ' ')
+	}
+	newline := func(depth int) {
+		if depth <= 32 {
+			dst = append(dst, nl[:1+len(prefix)+2*depth]...)
+			return
+		}
+		dst = append(dst, nl...)
+		for i := 32; i < depth; i++ {
+			dst = append(dst, ' ', ' ')
+		}
+	}
+	depth := 0
+	needIndent := false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		if needIndent && c != '}' && c != ']' {
+			needIndent = false
+			depth++
+			newline(depth)
+		}
+		switch c {
+		case '{', '[':
+			needIndent = true // delayed, so that {} and [] stay empty
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline(depth)
+		case ':':
+			dst = append(dst, c, ' ')
+		case '}', ']':
+			if needIndent {
+				needIndent = false
+			} else {
+				depth--
+				newline(depth)
+			}
+			dst = append(dst, c)
+		case '"':
+			// A string, copied whole: up to the quote no backslash escapes.
+			j := i + 1
+			for j < len(src) {
+				if src[j] == '\\' {
+					j += 2
+					continue
+				}
+				if src[j] == '"' {
+					break
+				}
+				j++
+			}
+			j = min(j+1, len(src))
+			dst = append(dst, src[i:j]...)
+			i = j - 1
+		default:
+			// A number or a literal, up to the next structural byte.
+			j := i + 1
+			for j < len(src) && !structural[src[j]] {
+				j++
+			}
+			dst = append(dst, src[i:j]...)
+			i = j - 1
+		}
+	}
+	return dst
+}
+
+// structural marks the bytes that end a number or a literal.
+var structural = func() (t [256]bool) {
+	for _, c := range []byte(",:{}[]\" \t\n\r") {
+		t[c] = true
+	}
+	return t
+}()
+
+type encoder struct {
+	compact bytes.Buffer
+	enc     *json.Encoder
+	out     []byte
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.compact)
+	return e
+}}
 
 // ExitCode follows the Nagios convention: critical beats everything; a domain that could not be checked
 // is UNKNOWN (3) unless something is critical; then warning; then ok.

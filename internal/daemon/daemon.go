@@ -82,8 +82,12 @@ type Options struct {
 
 // Daemon is a running nsguard service.
 type Daemon struct {
-	opts Options
-	log  *slog.Logger
+	// bload is the baselines load in progress, shared by the cycles that
+	// ask meanwhile.
+	bmu   sync.Mutex
+	bload *baselineLoad
+	opts  Options
+	log   *slog.Logger
 	// st is the store as it is: observations, heartbeats, reads. fst is
 	// the same store fenced by the leader's epoch (store.Fenced): the
 	// incident engine, the outbox and the Slack threads write through it,

@@ -31,9 +31,12 @@ type cacheKey struct {
 	do, rd bool
 }
 
+// pending is a question in flight or answered. Most questions are asked
+// once: the channel is made only for a second asker that has to wait.
 type pending struct {
-	done chan struct{}
-	resp *Response
+	done     chan struct{} // made by the first waiter, closed when answered
+	answered bool          // guarded by the cache's mutex
+	resp     Response
 }
 
 type pendingAddrs struct {
@@ -93,7 +96,7 @@ type scopeKey struct{}
 // WithScope caches questions about names under zone in a cache that lives
 // as long as the returned context is used, not the whole cycle.
 func WithScope(ctx context.Context, zone string) context.Context {
-	return context.WithValue(ctx, scopeKey{}, &scope{zone: dns.CanonicalName(zone), answers: map[cacheKey]*pending{}})
+	return context.WithValue(ctx, scopeKey{}, &scope{zone: CanonicalName(zone), answers: map[cacheKey]*pending{}})
 }
 
 // NewCycle starts a cycle with an empty cache.
@@ -117,32 +120,44 @@ func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *R
 	if q.Proto == "" {
 		q.Proto = UDP
 	}
-	k := cacheKey{server: server, name: dns.CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
+	k := cacheKey{server: server, name: CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
 	mu, answers := &c.mu, c.answers
-	if s, ok := ctx.Value(scopeKey{}).(*scope); ok && dns.IsSubDomain(s.zone, k.name) {
+	if s, ok := ctx.Value(scopeKey{}).(*scope); ok && IsSubDomain(s.zone, k.name) {
 		mu, answers = &s.mu, s.answers
 	}
 	mu.Lock()
 	if p, ok := answers[k]; ok {
+		if p.answered {
+			mu.Unlock()
+			return &p.resp
+		}
+		if p.done == nil {
+			p.done = make(chan struct{})
+		}
+		done := p.done
 		mu.Unlock()
 		select {
-		case <-p.done:
-			return p.resp
+		case <-done:
+			return &p.resp
 		case <-ctx.Done():
 			return &Response{Proto: q.Proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
 		}
 	}
-	p := &pending{done: make(chan struct{})}
+	p := &pending{}
 	answers[k] = p
 	mu.Unlock()
-	p.resp = c.r.Exchange(ctx, server, q)
+	resp := c.r.exchange(ctx, server, q)
+	mu.Lock()
+	p.resp, p.answered = resp, true
 	if ctx.Err() != nil {
-		mu.Lock()
 		delete(answers, k) // cut short by this caller's deadline: not an answer
-		mu.Unlock()
 	}
-	close(p.done)
-	return p.resp
+	done := p.done
+	mu.Unlock()
+	if done != nil {
+		close(done)
+	}
+	return &p.resp
 }
 
 // ServerAddrs returns ns's addresses: its glue, or a lookup of its name.
@@ -170,7 +185,19 @@ var ErrNoAddress = errors.New("no address")
 // LookupAddrs resolves name's A (and AAAA when IPv6 is on) records
 // iteratively. Results are shared for the cycle.
 func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, error) {
-	name = dns.CanonicalName(name)
+	name = CanonicalName(name)
+	// Most lookups are of a provider's name server another domain looked
+	// up already: take the finished answer without the bookkeeping below.
+	c.mu.Lock()
+	if p, ok := c.addrs[name]; ok {
+		select {
+		case <-p.done:
+			c.mu.Unlock()
+			return p.addrs, p.err
+		default:
+		}
+	}
+	c.mu.Unlock()
 	// A name server whose only path to an address runs through itself (no
 	// glue for an in-bailiwick name) would wait on its own lookup forever.
 	chain, _ := ctx.Value(chainKey{}).([]string)
@@ -265,7 +292,7 @@ func (c *Cycle) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR
 	}
 	ctx = context.WithValue(ctx, depthKey{}, depth(ctx)+1)
 	var out []dns.RR
-	target := dns.CanonicalName(name)
+	target := CanonicalName(name)
 	for hop := 0; hop < 8; hop++ {
 		m, err := c.iterate(ctx, target, qtype)
 		if err != nil {
@@ -281,7 +308,7 @@ func (c *Cycle) Lookup(ctx context.Context, name string, qtype uint16) ([]dns.RR
 				}
 				out = append(out, rr)
 				if cn, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
-					cname = dns.CanonicalName(cn.Target)
+					cname = CanonicalName(cn.Target)
 				}
 			}
 			if cname == "" {
@@ -306,7 +333,7 @@ func (c *Cycle) Resolve(ctx context.Context, name string, qtype uint16) (*dns.Ms
 		return nil, fmt.Errorf("resolving %s: too many nested lookups", name)
 	}
 	ctx = context.WithValue(ctx, depthKey{}, depth(ctx)+1)
-	return c.iterate(ctx, dns.CanonicalName(name), qtype)
+	return c.iterate(ctx, CanonicalName(name), qtype)
 }
 
 func owns(rrs []dns.RR, name string) bool {
@@ -330,7 +357,7 @@ func (c *Cycle) iterate(ctx context.Context, name string, qtype uint16) (*dns.Ms
 		if ref == nil {
 			return resp.Msg, nil
 		}
-		if !dns.IsSubDomain(ref.Zone, name) {
+		if !IsSubDomain(ref.Zone, name) {
 			return nil, fmt.Errorf("resolving %s: %s referred to unrelated zone %s", name, cut.Zone, ref.Zone)
 		}
 		c.storeCut(ref)
@@ -342,18 +369,18 @@ func (c *Cycle) iterate(ctx context.Context, name string, qtype uint16) (*dns.Ms
 // FindParent returns the delegation of the zone that delegates domain: the
 // parent whose servers are asked for the domain's NS, glue and DS.
 func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, error) {
-	domain = dns.CanonicalName(domain)
+	domain = CanonicalName(domain)
 	cut := c.closestCut(domain, true)
 	for hop := 0; hop < 16; hop++ {
 		resp, err := c.AskZone(ctx, cut, Query{Name: domain, Type: dns.TypeNS, Proto: UDP, DO: true})
 		if err != nil {
 			return nil, err
 		}
-		ref := Referral(resp.Msg, cut.Zone, c.r.cfg.IPv6)
-		if ref == nil || ref.Zone == domain {
+		if to := ReferralZone(resp.Msg, cut.Zone); to == "" || to == domain {
 			return cut, nil
 		}
-		if !dns.IsSubDomain(ref.Zone, domain) {
+		ref := Referral(resp.Msg, cut.Zone, c.r.cfg.IPv6)
+		if !IsSubDomain(ref.Zone, domain) {
 			return nil, fmt.Errorf("finding the parent of %s: %s referred to unrelated zone %s", domain, cut.Zone, ref.Zone)
 		}
 		c.storeCut(ref)
@@ -369,19 +396,19 @@ func (c *Cycle) FindParent(ctx context.Context, domain string) (*Delegation, err
 // delegation to thousands of glueless names costs a bounded number of
 // lookups. When none answers usably the error is a *ZoneError.
 func (c *Cycle) AskZone(ctx context.Context, d *Delegation, q Query) (*Response, error) {
-	ze := &ZoneError{Zone: d.Zone, Query: q}
+	var failures []ServerFailure // built only when a server fails
 	limit := c.r.MaxNSPerDelegation()
 	tried := 0
 	for _, ns := range glueFirst(d.Servers) {
 		if tried == limit {
-			ze.Failures = append(ze.Failures, ServerFailure{Name: ns.Name, Kind: FailSkipped,
+			failures = append(failures, ServerFailure{Name: ns.Name, Kind: FailSkipped,
 				Detail: fmt.Sprintf("not asked: more than %d name servers (resolver.max_ns_per_delegation)", limit)})
 			break
 		}
 		tried++
 		addrs, err := c.ServerAddrs(ctx, ns)
 		if err != nil {
-			ze.Failures = append(ze.Failures, ServerFailure{Name: ns.Name, Kind: FailNoAddress, Detail: err.Error(), err: err})
+			failures = append(failures, ServerFailure{Name: ns.Name, Kind: FailNoAddress, Detail: err.Error(), err: err})
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -393,18 +420,28 @@ func (c *Cycle) AskZone(ctx context.Context, d *Delegation, q Query) (*Response,
 			if ok {
 				return resp, nil
 			}
-			ze.Failures = append(ze.Failures, f)
+			failures = append(failures, f)
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 	}
-	return nil, ze
+	return nil, &ZoneError{Zone: d.Zone, Query: q, Failures: failures}
 }
 
 // glueFirst orders servers with addresses before those that need a lookup
 // (stable otherwise): an answer from a glued server saves every lookup.
 func glueFirst(servers []NameServer) []NameServer {
+	ordered := true
+	for i := 1; i < len(servers); i++ {
+		if len(servers[i].Addrs) > 0 && len(servers[i-1].Addrs) == 0 {
+			ordered = false
+			break
+		}
+	}
+	if ordered {
+		return servers // the callers only read it
+	}
 	out := make([]NameServer, 0, len(servers))
 	for _, ns := range servers {
 		if len(ns.Addrs) > 0 {
@@ -424,14 +461,15 @@ func glueFirst(servers []NameServer) []NameServer {
 func (c *Cycle) closestCut(name string, strict bool) *Delegation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	labels := dns.SplitDomainName(name)
-	for i := range labels {
-		if strict && i == 0 {
-			continue
+	// Each enclosing name is a suffix of name (which is an FQDN): walk the
+	// label boundaries instead of splitting and joining.
+	for off, end, first := 0, name == "" || name == ".", true; !end; first = false {
+		if !strict || !first {
+			if d, ok := c.cuts[dns.Fqdn(name[off:])]; ok {
+				return d
+			}
 		}
-		if d, ok := c.cuts[dns.Fqdn(strings.Join(labels[i:], "."))]; ok {
-			return d
-		}
+		off, end = dns.NextLabel(name, off)
 	}
 	return c.cuts["."]
 }
@@ -447,28 +485,15 @@ func (c *Cycle) storeCut(d *Delegation) {
 // Referral returns the delegation in m when m is a referral from zone to a
 // zone below it, nil otherwise. Glue outside zone's bailiwick is ignored.
 func Referral(m *dns.Msg, zone string, ipv6 bool) *Delegation {
-	if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess || len(m.Answer) > 0 {
+	to := ReferralZone(m, zone)
+	if to == "" {
 		return nil
 	}
-	var d *Delegation
+	d := &Delegation{Zone: to}
 	for _, rr := range m.Ns {
-		ns, ok := rr.(*dns.NS)
-		if !ok {
-			continue
+		if ns, ok := rr.(*dns.NS); ok && CanonicalName(ns.Hdr.Name) == to {
+			d.Servers = append(d.Servers, NameServer{Name: CanonicalName(ns.Ns)})
 		}
-		owner := dns.CanonicalName(ns.Hdr.Name)
-		if owner == dns.CanonicalName(zone) || !dns.IsSubDomain(zone, owner) {
-			return nil // upward or sideways referral: lame
-		}
-		if d == nil {
-			d = &Delegation{Zone: owner}
-		} else if d.Zone != owner {
-			continue
-		}
-		d.Servers = append(d.Servers, NameServer{Name: dns.CanonicalName(ns.Ns)})
-	}
-	if d == nil {
-		return nil
 	}
 	glue := Glue(m, zone, ipv6)
 	for i := range d.Servers {
@@ -477,13 +502,38 @@ func Referral(m *dns.Msg, zone string, ipv6 bool) *Delegation {
 	return d
 }
 
+// ReferralZone is the zone Referral(m, zone, …) delegates to, or "" when m
+// is not a referral below zone; it builds nothing (a cycle asks it of
+// every answer).
+func ReferralZone(m *dns.Msg, zone string) string {
+	if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess || len(m.Answer) > 0 {
+		return ""
+	}
+	zone = CanonicalName(zone)
+	to := ""
+	for _, rr := range m.Ns {
+		ns, ok := rr.(*dns.NS)
+		if !ok {
+			continue
+		}
+		owner := CanonicalName(ns.Hdr.Name)
+		if owner == zone || !IsSubDomain(zone, owner) {
+			return "" // upward or sideways referral: lame
+		}
+		if to == "" {
+			to = owner
+		}
+	}
+	return to
+}
+
 // Glue returns the A/AAAA records of m's additional section by owner, for
 // owners inside zone (the bailiwick rule).
 func Glue(m *dns.Msg, zone string, ipv6 bool) map[string][]netip.Addr {
 	out := map[string][]netip.Addr{}
 	for _, rr := range m.Extra {
-		owner := dns.CanonicalName(rr.Header().Name)
-		if !dns.IsSubDomain(zone, owner) {
+		owner := CanonicalName(rr.Header().Name)
+		if !IsSubDomain(zone, owner) {
 			continue
 		}
 		switch v := rr.(type) {

@@ -30,7 +30,7 @@ type Query struct {
 }
 
 func (q Query) String() string {
-	s := fmt.Sprintf("%s %s", dns.CanonicalName(q.Name), dns.TypeToString[q.Type])
+	s := fmt.Sprintf("%s %s", CanonicalName(q.Name), dns.TypeToString[q.Type])
 	if q.Proto == TCP {
 		s += " (tcp)"
 	}
@@ -60,25 +60,29 @@ var (
 // honouring the server's token bucket and the concurrency bound. It is not
 // cached; Cycle.Exchange is.
 func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query) *Response {
+	resp := r.exchange(ctx, server, q)
+	return &resp
+}
+
+// exchange is Exchange returning the Response itself, which Cycle keeps in
+// its cache entry (an allocation fewer a query).
+func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, q Query) Response {
 	if q.Proto == "" {
 		q.Proto = UDP
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(q.Name), q.Type)
-	m.RecursionDesired = q.RD
-	m.SetEdns0(EDNSBufferSize, q.DO)
-	var last *Response
+	qs := question{name: dns.Fqdn(q.Name), qtype: q.Type, rd: q.RD, do: q.DO}
+	var last Response
 	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
 		proto := q.Proto
-		resp := r.send(ctx, server, m, proto)
+		resp := r.send(ctx, server, qs, proto)
 		if resp.Err == nil && proto == UDP && resp.Msg.Truncated {
 			// RFC 7766: a truncated answer is retried over TCP.
-			resp = r.send(ctx, server, m, TCP)
+			resp = r.send(ctx, server, qs, TCP)
 		}
 		if resp.Err == nil && resp.Proto == TCP && resp.Msg.Truncated {
 			// TC over TCP (RFC 7766 §6.2.1 forbids it): no transport is
 			// left, and a half-empty message must not pass for an answer.
-			resp = &Response{Proto: TCP, RTT: resp.RTT, Err: fmt.Errorf("%w: the answer has the TC bit even over TCP", ErrTruncated)}
+			resp = Response{Proto: TCP, RTT: resp.RTT, Err: fmt.Errorf("%w: the answer has the TC bit even over TCP", ErrTruncated)}
 		}
 		last = resp
 		if resp.Err == nil || !errors.Is(resp.Err, ErrTimeout) || ctx.Err() != nil {
@@ -88,41 +92,39 @@ func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query)
 	return last
 }
 
-func (r *Resolver) send(ctx context.Context, server netip.AddrPort, m *dns.Msg, proto Proto) *Response {
+func (r *Resolver) send(ctx context.Context, server netip.AddrPort, q question, proto Proto) Response {
 	if err := r.limiter(server).Wait(ctx); err != nil {
-		return &Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, err)}
+		return Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, err)}
 	}
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
-		return &Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
+		return Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
 	}
 	defer func() { <-r.sem }()
 	r.sent.Add(1)
 	countQuery(ctx)
-	m.Id = dns.Id()
 	start := time.Now()
+	deadline := start.Add(r.timeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	var in *dns.Msg
+	var id uint16
 	var err error
 	if proto == TCP {
-		in, err = r.tcp.exchange(ctx, server, m, r.timeout())
+		in, id, err = r.tcp.exchange(ctx, server, q, start, deadline)
 	} else {
-		in, err = r.udpExchange(ctx, server, m)
+		in, id, err = r.udp.exchange(ctx, server, q, start, deadline)
 	}
 	rtt := time.Since(start)
 	if err != nil {
-		return &Response{Proto: proto, RTT: rtt, Err: err}
+		return Response{Proto: proto, RTT: rtt, Err: err}
 	}
-	if err := checkReply(m, in); err != nil {
-		return &Response{Proto: proto, RTT: rtt, Err: err}
+	if err := checkReply(id, q, in); err != nil {
+		return Response{Proto: proto, RTT: rtt, Err: err}
 	}
-	return &Response{Msg: in, Proto: proto, RTT: rtt}
-}
-
-func (r *Resolver) udpExchange(ctx context.Context, server netip.AddrPort, m *dns.Msg) (*dns.Msg, error) {
-	c := &dns.Client{Net: "udp", UDPSize: EDNSBufferSize, Timeout: r.timeout()}
-	in, _, err := c.ExchangeContext(ctx, m, server.String())
-	return in, classify(err)
+	return Response{Msg: in, Proto: proto, RTT: rtt}
 }
 
 // classify maps network and parse errors to the package's error kinds, so
@@ -157,14 +159,15 @@ func isParseError(err error) bool {
 	return strings.Contains(s, "overflow") || strings.Contains(s, "bad rdata") || strings.Contains(s, "dns: ")
 }
 
-// checkReply rejects answers that are not replies to m: wrong ID, no QR
-// bit, another question. A spoofed or confused answer is no answer.
-func checkReply(m, in *dns.Msg) error {
+// checkReply rejects answers that are not replies to the query with ID id
+// asking q: wrong ID, no QR bit, another question. A spoofed or confused
+// answer is no answer.
+func checkReply(id uint16, q question, in *dns.Msg) error {
 	if in == nil {
 		return fmt.Errorf("%w: empty reply", ErrMalformed)
 	}
-	if in.Id != m.Id {
-		return fmt.Errorf("%w: id %d, sent %d", ErrMismatch, in.Id, m.Id)
+	if in.Id != id {
+		return fmt.Errorf("%w: id %d, sent %d", ErrMismatch, in.Id, id)
 	}
 	if !in.Response {
 		return fmt.Errorf("%w: QR bit not set", ErrMalformed)
@@ -175,9 +178,9 @@ func checkReply(m, in *dns.Msg) error {
 	if len(in.Question) != 1 {
 		return fmt.Errorf("%w: %d questions in reply", ErrMismatch, len(in.Question))
 	}
-	q, s := in.Question[0], m.Question[0]
-	if !strings.EqualFold(q.Name, s.Name) || q.Qtype != s.Qtype || q.Qclass != s.Qclass {
-		return fmt.Errorf("%w: reply is for %s %s", ErrMismatch, q.Name, dns.TypeToString[q.Qtype])
+	got := in.Question[0]
+	if !strings.EqualFold(got.Name, q.name) || got.Qtype != q.qtype || got.Qclass != dns.ClassINET {
+		return fmt.Errorf("%w: reply is for %s %s", ErrMismatch, got.Name, dns.TypeToString[got.Qtype])
 	}
 	return nil
 }

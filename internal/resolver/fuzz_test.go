@@ -64,7 +64,7 @@ func FuzzReply(f *testing.F) {
 		if err := in.Unpack(b); err != nil {
 			return
 		}
-		if err := checkReply(q, in); err != nil {
+		if err := checkReply(q.Id, question{name: q.Question[0].Name, qtype: q.Question[0].Qtype}, in); err != nil {
 			return
 		}
 		if in.Id != q.Id || !in.Response {

@@ -1,8 +1,9 @@
 // Package resolver is nsguard's DNS client: queries to one named server
-// (UDP with TCP fallback on truncation, EDNS0, timeouts and retries), a
-// token bucket per server, bounded concurrency, pooled TCP connections, a
-// per-cycle cache so no question goes to the same server twice in a cycle,
-// and iterative resolution from root hints.
+// (UDP with TCP fallback on truncation, EDNS0, timeouts and retries) over
+// shared UDP sockets and pipelined TCP connections, a token bucket per
+// server, bounded concurrency, a per-cycle cache so no question goes to
+// the same server twice in a cycle, and iterative resolution from root
+// hints.
 package resolver
 
 import (
@@ -37,7 +38,7 @@ type NameServer struct {
 }
 
 // Resolver holds what outlives a cycle: settings, root hints, rate limiters,
-// the concurrency bound and idle TCP connections.
+// the concurrency bound, and the UDP sockets and TCP connections.
 type Resolver struct {
 	cfg      config.Resolver
 	port     uint16
@@ -45,7 +46,8 @@ type Resolver struct {
 	log      *slog.Logger
 	sem      chan struct{}
 	limiters sync.Map // netip.AddrPort → *rate.Limiter
-	tcp      *tcpPool
+	udp      *udpTransport
+	tcp      *tcpTransport
 	sent     atomic.Int64
 }
 
@@ -76,7 +78,8 @@ func New(cfg config.Resolver, log *slog.Logger) (*Resolver, error) {
 		roots: roots,
 		log:   log.With("component", "resolver"),
 		sem:   make(chan struct{}, conc),
-		tcp:   newTCPPool(4),
+		udp:   newUDPTransport(),
+		tcp:   newTCPTransport(),
 	}, nil
 }
 
@@ -89,16 +92,16 @@ func ParseHints(text string, ipv6 bool) ([]NameServer, error) {
 		switch v := rr.(type) {
 		case *dns.NS:
 			if v.Hdr.Name == "." {
-				names = append(names, dns.CanonicalName(v.Ns))
+				names = append(names, CanonicalName(v.Ns))
 			}
 		case *dns.A:
 			if a, ok := netip.AddrFromSlice(v.A.To4()); ok {
-				n := dns.CanonicalName(v.Hdr.Name)
+				n := CanonicalName(v.Hdr.Name)
 				addrs[n] = append(addrs[n], a)
 			}
 		case *dns.AAAA:
 			if a, ok := netip.AddrFromSlice(v.AAAA); ok && ipv6 {
-				n := dns.CanonicalName(v.Hdr.Name)
+				n := CanonicalName(v.Hdr.Name)
 				addrs[n] = append(addrs[n], a)
 			}
 		}
@@ -142,8 +145,12 @@ func (r *Resolver) Sent() int64 { return r.sent.Load() }
 // AddrPort returns a at the resolver's port.
 func (r *Resolver) AddrPort(a netip.Addr) netip.AddrPort { return netip.AddrPortFrom(a, r.port) }
 
-// Close drops idle TCP connections.
-func (r *Resolver) Close() { r.tcp.closeAll() }
+// Close closes the resolver's sockets and connections (those busy when
+// their queries end). The resolver stays usable: later queries open new ones.
+func (r *Resolver) Close() {
+	r.udp.close()
+	r.tcp.close()
+}
 
 func (r *Resolver) limiter(ap netip.AddrPort) *rate.Limiter {
 	if l, ok := r.limiters.Load(ap); ok {

@@ -122,7 +122,7 @@ func Usable(m *dns.Msg, zone string) (kind, detail string, ok bool) {
 	if m.Authoritative || (m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0) {
 		return "", "", true
 	}
-	if Referral(m, zone, true) != nil {
+	if ReferralZone(m, zone) != "" {
 		return "", "", true
 	}
 	if m.Rcode == dns.RcodeSuccess && len(m.Ns) > 0 && hasNS(m.Ns) {

@@ -1,0 +1,4 @@
+package checker
+
+// IndentJSON is indentJSON, for the fuzz test.
+var IndentJSON = indentJSON
