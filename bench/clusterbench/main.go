@@ -36,6 +36,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/nsguard/nsguard/bench/procstat"
 	"github.com/nsguard/nsguard/internal/store/pgtest"
 	"github.com/nsguard/nsguard/lab/dnslab"
 	"github.com/nsguard/nsguard/lab/labenv"
@@ -256,7 +257,7 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 
 	cpu0 := 0.0
 	for _, p := range procs {
-		cpu0 += cpuSeconds(p.cmd.Process.Pid)
+		cpu0 += procstat.CPUSeconds(p.cmd.Process.Pid)
 	}
 	var db0 dbStats
 	var dbCPU0, disk0 float64
@@ -296,13 +297,13 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 	r.wall = time.Since(wall0).Seconds()
 	cpu := -cpu0
 	for _, p := range procs {
-		cpu += cpuSeconds(p.cmd.Process.Pid)
-		sum, count, slowest := cycleStats(p.addr)
+		cpu += procstat.CPUSeconds(p.cmd.Process.Pid)
+		sum, count, slowest := procstat.CycleStats(getBody(p.addr, "/metrics"))
 		if count > 0 {
 			r.cycleMeans = append(r.cycleMeans, sum/float64(count))
 		}
 		r.cycleMax = append(r.cycleMax, slowest)
-		r.rssMB = append(r.rssMB, peakRSSMB(p.cmd.Process.Pid))
+		r.rssMB = append(r.rssMB, procstat.PeakRSSMB(p.cmd.Process.Pid))
 	}
 	r.cpu = cpu / r.wall
 	if srv != nil {
@@ -419,49 +420,6 @@ func getBody(addr, path string) string {
 	return "\n" + b.String()
 }
 
-// cycleStats reads the DNS cycle histogram from /metrics: the sum, the
-// count, and the smallest bucket holding every cycle (the slowest's bound).
-func cycleStats(addr string) (sum float64, count int, slowest string) {
-	type bucket struct {
-		le string
-		n  float64
-	}
-	var buckets []bucket
-	for _, l := range strings.Split(getBody(addr, "/metrics"), "\n") {
-		if !strings.Contains(l, `class="dns"`) {
-			continue
-		}
-		f := strings.Fields(l)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		switch {
-		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_sum"):
-			sum = v
-		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_count"):
-			count = int(v)
-		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_bucket"):
-			i := strings.Index(l, `le="`) + 4
-			buckets = append(buckets, bucket{l[i : i+strings.Index(l[i:], `"`)], v})
-		}
-	}
-	for _, b := range buckets {
-		if int(b.n) >= count {
-			return sum, count, b.le + "s"
-		}
-	}
-	return sum, count, "?"
-}
-
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
 // serverCPUSeconds is the CPU time of the postmaster and its children
 // (the backends, which it forks), those that exited included (its
 // children's time, cutime and cstime).
@@ -486,7 +444,7 @@ func serverCPUSeconds(pid int) float64 {
 			continue
 		}
 		if f := stat(p); f != nil && (p == pid || f[1] == strconv.Itoa(pid)) {
-			total += cpuSeconds(p)
+			total += procstat.CPUSeconds(p)
 		}
 	}
 	return total
@@ -498,17 +456,6 @@ func writeBytes(pid int) float64 {
 		if strings.HasPrefix(l, "write_bytes:") {
 			v, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(l, "write_bytes:")), 64)
 			return v
-		}
-	}
-	return 0
-}
-
-func peakRSSMB(pid int) float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
 		}
 	}
 	return 0

@@ -9,10 +9,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nsguard/nsguard/bench/procstat"
 	"github.com/nsguard/nsguard/lab/dnslab"
 	"github.com/nsguard/nsguard/lab/labenv"
 	"github.com/nsguard/nsguard/notify/slack/slackrecorder"
@@ -108,7 +109,7 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 		time.Sleep(200 * time.Millisecond)
 	}
 	fmt.Printf("daemon ready (first DNS and registration cycles) in %s\n", time.Since(started).Round(100*time.Millisecond))
-	cpu0, wall0 := cpuSeconds(cmd.Process.Pid), time.Now()
+	cpu0, wall0 := procstat.CPUSeconds(cmd.Process.Pid), time.Now()
 
 	var lat []time.Duration
 	domains := env.DNS.World().Domains
@@ -133,9 +134,9 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 		env.DNS.Reset(ctx)
 	}
 	wall := time.Since(wall0).Seconds()
-	cpu := cpuSeconds(cmd.Process.Pid) - cpu0
-	sum, count, max := cycleStats(addr)
-	rss := peakRSSMB(cmd.Process.Pid)
+	cpu := procstat.CPUSeconds(cmd.Process.Pid) - cpu0
+	sum, count, max := procstat.CycleStats(metricsText(addr))
+	rss := procstat.PeakRSSMB(cmd.Process.Pid)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	med := lat[len(lat)/2]
 	fmt.Printf("daemon over %.0f s: CPU %.1f%% of one core, peak RSS %.0f MB; DNS cycles: %d, mean %.1f s, slowest bucket ≤ %s (interval %s)\n",
@@ -176,65 +177,15 @@ func get(addr, path string) int {
 	return resp.StatusCode
 }
 
-// cycleStats reads the DNS cycle histogram from /metrics: the sum, the
-// count, and the smallest bucket holding every cycle (the slowest's bound).
-func cycleStats(addr string) (sum float64, count int, slowest string) {
+// metricsText is the daemon's /metrics page ("" when it cannot be read).
+func metricsText(addr string) string {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return 0, 0, "?"
+		return ""
 	}
 	defer resp.Body.Close()
-	type bucket struct {
-		le string
-		n  float64
-	}
-	var buckets []bucket
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		l := sc.Text()
-		if !strings.Contains(l, `class="dns"`) {
-			continue
-		}
-		f := strings.Fields(l)
-		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-		switch {
-		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_sum"):
-			sum = v
-		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_count"):
-			count = int(v)
-		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_bucket"):
-			i := strings.Index(l, `le="`) + 4
-			buckets = append(buckets, bucket{l[i : i+strings.Index(l[i:], `"`)], v})
-		}
-	}
-	for _, b := range buckets {
-		if int(b.n) >= count {
-			return sum, count, b.le + "s"
-		}
-	}
-	return sum, count, "?"
-}
-
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
-func peakRSSMB(pid int) float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmHWM:") {
-			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return string(b)
 }
 
 func freePort() string {

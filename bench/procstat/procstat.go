@@ -1,0 +1,70 @@
+// Package procstat reads what the daemon benchmarks report about a running
+// nsguard process: its CPU time and peak RSS from /proc, and its DNS cycle
+// durations from its /metrics page.
+package procstat
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// CPUSeconds is the user plus system CPU time of process pid (0 when it
+// cannot be read).
+func CPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: the fields start after its ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// PeakRSSMB is process pid's peak resident set (VmHWM) in MiB.
+func PeakRSSMB(pid int) float64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// CycleStats reads the DNS cycle histogram from a /metrics page's text: the
+// sum, the count, and the smallest bucket holding every cycle (the slowest
+// cycle's bound, "?" when none does).
+func CycleStats(metrics string) (sum float64, count int, slowest string) {
+	type bucket struct {
+		le string
+		n  float64
+	}
+	var buckets []bucket
+	for _, l := range strings.Split(metrics, "\n") {
+		if !strings.Contains(l, `class="dns"`) {
+			continue
+		}
+		f := strings.Fields(l)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		switch {
+		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_sum"):
+			sum = v
+		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_count"):
+			count = int(v)
+		case strings.HasPrefix(l, "nsguard_cycle_duration_seconds_bucket"):
+			i := strings.Index(l, `le="`) + 4
+			buckets = append(buckets, bucket{l[i : i+strings.Index(l[i:], `"`)], v})
+		}
+	}
+	for _, b := range buckets {
+		if int(b.n) >= count {
+			return sum, count, b.le + "s"
+		}
+	}
+	return sum, count, "?"
+}
