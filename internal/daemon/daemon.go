@@ -218,6 +218,9 @@ func start(ctx context.Context, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, err
 	}
+	// The start check read every page: the health loop's first integrity
+	// pass is due an interval from now, not at once.
+	d.lastIntegrity = d.now()
 	if err := d.startCluster(st); err != nil {
 		st.Close()
 		return nil, err

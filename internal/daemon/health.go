@@ -82,14 +82,27 @@ func (d *Daemon) storeTrouble(ctx context.Context, err error) string {
 	case store.FaultBusy:
 		return fmt.Sprintf("the store %s stays locked by another process (%v)", where, err)
 	default:
-		var st store.Store = d.st
-		if sq, ok := st.(*store.SQLite); ok {
-			if res, cerr := sq.Check(context.WithoutCancel(ctx), false); cerr == nil && !res.OK() {
-				return fmt.Sprintf("the store %s is corrupt (quick_check: %s); restore a backup (nsguard store restore)", where, firstProblems(res.Problems, 2))
-			}
+		if problem, cerr := d.integrityProblem(context.WithoutCancel(ctx)); cerr == nil && problem != "" {
+			return problem
 		}
 		return fmt.Sprintf("the store %s fails: %v", where, err)
 	}
+}
+
+// integrityProblem runs quick_check on a SQLite store and says what is
+// damaged ("" when nothing is, or the store is not SQLite).
+func (d *Daemon) integrityProblem(ctx context.Context) (string, error) {
+	var st store.Store = d.st
+	sq, ok := st.(*store.SQLite)
+	if !ok {
+		return "", nil
+	}
+	res, err := sq.Check(ctx, false)
+	if err != nil || res.OK() {
+		return "", err
+	}
+	cfg, _ := d.current()
+	return fmt.Sprintf("the store %s is corrupt (quick_check: %s); restore a backup (nsguard store restore)", cfg.Store.String(), firstProblems(res.Problems, 2)), nil
 }
 
 // storeFailed records a store error seen by a cycle at once, not at the
@@ -127,13 +140,10 @@ func (d *Daemon) checkHealth(ctx context.Context) {
 		storeProblem = d.storeTrouble(ctx, err)
 	} else if now.Sub(d.lastIntegrity) >= d.opts.IntegrityInterval {
 		d.lastIntegrity = now
-		var st store.Store = d.st
-		if sq, ok := st.(*store.SQLite); ok {
-			if res, err := sq.Check(ctx, false); err == nil && !res.OK() {
-				storeProblem = fmt.Sprintf("the store %s is corrupt (quick_check: %s); restore a backup (nsguard store restore)", cfg.Store.String(), firstProblems(res.Problems, 2))
-			} else if err != nil && ctx.Err() == nil {
-				storeProblem = d.storeTrouble(ctx, err)
-			}
+		if problem, err := d.integrityProblem(ctx); err != nil && ctx.Err() == nil {
+			storeProblem = d.storeTrouble(ctx, err)
+		} else {
+			storeProblem = problem
 		}
 	} else if !d.health.IsOK(health.Store) && strings.Contains(d.health.Problem(health.Store), "corrupt") {
 		return // damage does not heal; only a restart on a restored file clears it
