@@ -77,20 +77,7 @@ func newClusterRig(t *testing.T, lo labenv.Options) *clusterRig {
 // newClusterRigOn is newClusterRig on the database at url.
 func newClusterRigOn(t *testing.T, lo labenv.Options, url string) *clusterRig {
 	t.Helper()
-	if lo.Dir == "" {
-		lo.Dir = t.TempDir()
-	}
-	env, err := labenv.Start(context.Background(), lo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
-	rec := slackrecorder.New()
-	t.Cleanup(rec.Close)
-	tokenFile := filepath.Join(env.Dir, "slack-token")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	env, rec, tokenFile := startLabAndSlack(t, lo)
 	r := &clusterRig{t: t, env: env, slack: rec, url: url, nodes: map[string]*node{}}
 	r.urlF = filepath.Join(env.Dir, "db-url")
 	if err := os.WriteFile(r.urlF, []byte(r.url+"\n"), 0o600); err != nil {

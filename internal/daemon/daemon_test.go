@@ -82,7 +82,9 @@ var backends = []struct {
 	}},
 }
 
-func newRigOn(t *testing.T, lo labenv.Options, delegation, repeat, registration string) *rig {
+// startLabAndSlack starts the labs and a recording Slack for a test, both
+// stopped when it ends, and writes the bot token's file.
+func startLabAndSlack(t *testing.T, lo labenv.Options) (*labenv.Env, *slackrecorder.Recorder, string) {
 	t.Helper()
 	if lo.Dir == "" {
 		lo.Dir = t.TempDir()
@@ -98,6 +100,12 @@ func newRigOn(t *testing.T, lo labenv.Options, delegation, repeat, registration 
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return env, rec, tokenFile
+}
+
+func newRigOn(t *testing.T, lo labenv.Options, delegation, repeat, registration string) *rig {
+	t.Helper()
+	env, rec, tokenFile := startLabAndSlack(t, lo)
 	extra := fmt.Sprintf(`alerts:
   slack: {token_file: %q, channel: "#dns-oncall", api_url: %q}
   confirmations: 2
