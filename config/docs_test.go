@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -64,4 +65,84 @@ func TestEveryKeyIsDocumented(t *testing.T) {
 		}
 	}
 	walk(reflect.TypeOf(Config{}), "")
+}
+
+// TestDocumentedDefaultsAreTheDefaults reads the default column of
+// docs/config.md where it is one literal (`53`, `2s`, `true`, a string)
+// and requires Default() to hold that value, so a changed default cannot
+// leave the reference quoting the old one.
+func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
+	b, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := reflect.ValueOf(Default()).Elem()
+	checked := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			continue
+		}
+		key, def := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2])
+		if !strings.HasPrefix(key, "`") || !strings.HasPrefix(def, "`") || strings.Count(def, "`") != 2 {
+			continue
+		}
+		key, literal := strings.Trim(key, "`"), strings.Trim(strings.SplitN(def[1:], "`", 2)[0], " ")
+		v, ok := fieldByYAMLPath(defaults, key)
+		if !ok {
+			continue
+		}
+		var got string
+		switch {
+		case v.Type() == durationType:
+			d, err := ParseDuration(literal)
+			if err != nil {
+				t.Errorf("docs/config.md: %s: default %q is not a duration", key, literal)
+				continue
+			}
+			if Duration(v.Int()) != d {
+				t.Errorf("docs/config.md says %s defaults to %s; Default() has %s", key, literal, Duration(v.Int()))
+			}
+			checked++
+			continue
+		case v.Kind() == reflect.Int, v.Kind() == reflect.Int64:
+			got = strconv.FormatInt(v.Int(), 10)
+		case v.Kind() == reflect.Float64:
+			got = strconv.FormatFloat(v.Float(), 'f', -1, 64)
+		case v.Kind() == reflect.Bool:
+			got = strconv.FormatBool(v.Bool())
+		case v.Kind() == reflect.String:
+			got = v.String()
+		default:
+			continue
+		}
+		if got != literal {
+			t.Errorf("docs/config.md says %s defaults to %s; Default() has %s", key, literal, got)
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Fatalf("only %d defaults read from docs/config.md: has its table format changed?", checked)
+	}
+}
+
+// fieldByYAMLPath finds a dotted key path (resolver.timeout) in v by the
+// fields' yaml tags.
+func fieldByYAMLPath(v reflect.Value, path string) (reflect.Value, bool) {
+	for _, part := range strings.Split(path, ".") {
+		if v.Kind() != reflect.Struct {
+			return reflect.Value{}, false
+		}
+		found := false
+		for i := 0; i < v.NumField(); i++ {
+			if strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0] == part {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, false
+		}
+	}
+	return v, true
 }

@@ -1,14 +1,23 @@
 // Command checkbench measures `nsguard check --only dns` against a lab of N
 // generated domains: it serves the lab from this process (or real BIND 9)
 // and runs the nsguard binary as a child process, so the RSS it reports is
-// nsguard's alone. With -ceiling it also measures, after each nsguard run,
-// what the lab's servers answer at most for the same work: dnsperf sending
-// the minimal query mix of a domain check to all the lab's servers at once.
+// nsguard's alone. With -ceiling it also measures, before the first run and
+// after each run, what the lab's servers answer at most for the same work:
+// dnsperf sending the minimal query mix of a domain check to all the lab's
+// servers at once. Each run is held against the mean of the two ceilings
+// that bracket it, and the target is the median of the runs' fractions.
 // It prints each run, the medians, and each target's verdict; it exits 1
 // when a target is missed.
 //
 //	go run ./bench/checkbench -nsguard ./nsguard -n 10000 -runs 3
 //	go run ./bench/checkbench -nsguard ./nsguard -n 10000 -backend bind -ceiling -min-fraction 0.35 -max-wall 1.5s
+//
+// With -against OLD it also runs a second build, OLD, right after each run
+// of -nsguard on the same lab (the order alternates), and prints how the
+// two compare run by run: on a shared 2-core machine whose speed drifts by
+// a fifth from minute to minute, only paired runs tell a change from noise.
+//
+//	go run ./bench/checkbench -nsguard ./nsguard -against ./nsguard.old -n 10000 -backend bind -runs 9
 package main
 
 import (
@@ -66,6 +75,7 @@ func main() {
 		n       = flag.Int("n", 1000, "generated domains")
 		runs    = flag.Int("runs", 3, "runs (the median is reported)")
 		bin     = flag.String("nsguard", "./nsguard", "nsguard binary")
+		against = flag.String("against", "", "a second nsguard binary to compare with, run after each run of -nsguard (order alternating)")
 		backend = flag.String("backend", "inprocess", "inprocess or bind")
 		base    = flag.Int("base", 71, "lab base octet (127.BASE.0.0/16)")
 		ceiling = flag.Bool("ceiling", false, "after each run, measure the servers' ceiling for the same query mix with dnsperf")
@@ -80,7 +90,7 @@ func main() {
 	flag.IntVar(&t.maxQueries, "max-queries", 0, "target: an unsigned domain costs at most this many queries (median; 0: none)")
 	flag.Parse()
 	perfArgs = []string{"-c", strconv.Itoa(*clients), "-q", strconv.Itoa(*outst)}
-	ok, err := run(*n, *runs, *bin, *backend, byte(*base), *ceiling, *perfFor, t)
+	ok, err := run(*n, *runs, *bin, *against, *backend, byte(*base), *ceiling, *perfFor, t)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "checkbench:", err)
 		os.Exit(1)
@@ -91,7 +101,7 @@ func main() {
 	}
 }
 
-func run(n, runs int, bin, backend string, base byte, ceiling bool, perfFor time.Duration, t targets) (bool, error) {
+func run(n, runs int, bin, against, backend string, base byte, ceiling bool, perfFor time.Duration, t targets) (bool, error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "nsguard-bench-")
 	if err != nil {
@@ -133,16 +143,54 @@ func run(n, runs int, bin, backend string, base byte, ceiling bool, perfFor time
 		fmt.Printf("ceiling: dnsperf, the minimal mix of a domain check (NS at the TLD; SOA, NS and DNSKEY if signed at both name servers; DO bit) — %.2f queries a domain — to all %d servers at once, %s a run\n",
 			mix.perDomain, len(mix.servers), perfFor)
 	}
-	var results []runResult
-	var ceilings []float64
+	var results, others []runResult
+	var ceilings, fractions []float64
 	named := namedPID(dir)
+	// The ceiling is measured before the first run and after each run, and
+	// a run is held against the mean of the two that bracket it: on a
+	// shared machine whose speed drifts from minute to minute, the capacity
+	// just before and just after a run is the best estimate of it during
+	// the run.
+	var ceilingBefore float64
+	if mix != nil {
+		c, _, err := mix.measureCeiling(lab, n, perfFor, named)
+		if err != nil {
+			return false, err
+		}
+		ceilingBefore = c
+		fmt.Printf("       ceiling before run 1: %.0f domain checks/s\n", c)
+	}
 	for i := 0; i < runs; i++ {
+		var other runResult
+		var otherServerCPU time.Duration
+		runOther := func() error {
+			before := processCPU(named)
+			o, err := once(against, cfgPath, signed)
+			other, otherServerCPU = o, processCPU(named)-before
+			return err
+		}
+		if against != "" && i%2 == 1 {
+			if err := runOther(); err != nil {
+				return false, err
+			}
+		}
 		serverCPU := processCPU(named)
 		r, err := once(bin, cfgPath, signed)
 		if err != nil {
 			return false, err
 		}
 		serverCPU = processCPU(named) - serverCPU
+		if against != "" && i%2 == 0 {
+			if err := runOther(); err != nil {
+				return false, err
+			}
+		}
+		if against != "" {
+			others = append(others, other)
+			fmt.Printf("       against %s: %s, CPU %.0f µs/domain (named: %.0f µs/domain); this build's wall is %.2f of it\n", against,
+				other.wall.Round(time.Millisecond), float64(other.cpu.Microseconds())/float64(other.domains),
+				float64(otherServerCPU.Microseconds())/float64(other.domains), r.wall.Seconds()/other.wall.Seconds())
+		}
 		results = append(results, r)
 		rate := float64(r.domains) / r.wall.Seconds()
 		bindCPU := ""
@@ -153,12 +201,23 @@ func run(n, runs int, bin, backend string, base byte, ceiling bool, perfFor time
 			i+1, r.domains, r.wall.Round(time.Millisecond), rate, float64(r.cpu.Microseconds())/float64(r.domains), bindCPU,
 			float64(r.queries)/float64(r.domains), median(r.perDomain), median(r.perSigned), r.rssMB, r.notOK)
 		if mix != nil {
-			c, err := mix.measure(lab, n, perfFor)
+			after, namedPerQuery, err := mix.measureCeiling(lab, n, perfFor, named)
 			if err != nil {
 				return false, err
 			}
+			c := (ceilingBefore + after) / 2
 			ceilings = append(ceilings, c)
-			fmt.Printf("       ceiling %.0f domain checks/s: nsguard reaches %.2f of it\n", c, rate/c)
+			fractions = append(fractions, rate/c)
+			perQuery := ""
+			if named > 0 {
+				// What a query costs named under dnsperf, beside what it
+				// cost under nsguard: the servers' share of the 2 cores.
+				perQuery = fmt.Sprintf(" (named: %.1f µs a query; %.1f under nsguard)",
+					namedPerQuery, float64(serverCPU.Microseconds())/float64(r.queries))
+			}
+			fmt.Printf("       ceiling %.0f domain checks/s (%.0f before, %.0f after)%s: nsguard reaches %.2f of it\n",
+				c, ceilingBefore, after, perQuery, rate/c)
+			ceilingBefore = after
 		}
 	}
 	walls := make([]float64, len(results))
@@ -175,6 +234,17 @@ func run(n, runs int, bin, backend string, base byte, ceiling bool, perfFor time
 	}
 	mw := medianF(walls)
 	rate := float64(n) / mw
+	if len(others) > 0 {
+		var ow, oc, wr, cr []float64
+		for i, o := range others {
+			ow = append(ow, o.wall.Seconds())
+			oc = append(oc, float64(o.cpu.Microseconds())/float64(o.domains))
+			wr = append(wr, walls[i]/o.wall.Seconds())
+			cr = append(cr, cpu[i]/oc[i])
+		}
+		fmt.Printf("against %s, median of %d: %.2f s, CPU %.0f µs/domain; paired ratios (this build / it), median: wall %.3f, CPU %.3f\n",
+			against, len(others), medianF(ow), medianF(oc), medianF(wr), medianF(cr))
+	}
 	fmt.Printf("median of %d: %d domains in %.2f s (%.2f–%.2f) = %.0f domains/s, CPU %.0f µs/domain, %.2f queries/domain, %.0f queries/s, peak RSS %.0f MB\n",
 		runs, n, mw, minF(walls), maxF(walls), rate, medianF(cpu), medianF(qpd), medianF(qpd)*float64(n)/mw, medianF(rss))
 	ok := true
@@ -186,11 +256,11 @@ func run(n, runs int, bin, backend string, base byte, ceiling bool, perfFor time
 		fmt.Printf("target %s: %s (want %s): %s\n", name, got, want, word)
 	}
 	if mix != nil {
-		c := medianF(ceilings)
-		fmt.Printf("ceiling median of %d: %.0f domain checks/s (%.0f–%.0f); nsguard %.0f domains/s = %.2f of the ceiling\n",
-			runs, c, minF(ceilings), maxF(ceilings), rate, rate/c)
+		f := medianF(fractions)
+		fmt.Printf("ceiling median of %d: %.0f domain checks/s (%.0f–%.0f); nsguard reaches %.2f of it (median of the runs' fractions, %.2f–%.2f)\n",
+			runs, medianF(ceilings), minF(ceilings), maxF(ceilings), f, minF(fractions), maxF(fractions))
 		if t.minFraction > 0 {
-			verdict("fraction of the dnsperf ceiling", rate/c >= t.minFraction, fmt.Sprintf("%.2f", rate/c), fmt.Sprintf("≥ %.2f", t.minFraction))
+			verdict("fraction of the dnsperf ceiling", f >= t.minFraction, fmt.Sprintf("%.2f", f), fmt.Sprintf("≥ %.2f", t.minFraction))
 		}
 	}
 	if t.maxWall > 0 {
@@ -349,6 +419,17 @@ var (
 	qpsLine  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
 	lostLine = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
 )
+
+// measureCeiling is measure, and what a query cost named (pid; 0: not
+// known) meanwhile, in µs.
+func (mix *queryMix) measureCeiling(lab *dnslab.Lab, n int, d time.Duration, named int) (float64, float64, error) {
+	before := processCPU(named)
+	c, err := mix.measure(lab, n, d)
+	if err != nil || named == 0 {
+		return c, 0, err
+	}
+	return c, float64((processCPU(named) - before).Microseconds()) / (c * mix.perDomain * d.Seconds()), nil
+}
 
 // measure runs one dnsperf per server, all at once, and returns the domain
 // checks a second their answers add up to: the queries answered a second
