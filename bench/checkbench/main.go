@@ -15,7 +15,8 @@
 // With -against OLD it also runs a second build, OLD, right after each run
 // of -nsguard on the same lab (the order alternates), and prints how the
 // two compare run by run: on a shared 2-core machine whose speed drifts by
-// a fifth from minute to minute, only paired runs tell a change from noise.
+// a third and more from minute to minute, only paired runs tell a change
+// from noise.
 //
 //	go run ./bench/checkbench -nsguard ./nsguard -against ./nsguard.old -n 10000 -backend bind -runs 9
 package main
@@ -78,7 +79,7 @@ func main() {
 		against = flag.String("against", "", "a second nsguard binary to compare with, run after each run of -nsguard (order alternating)")
 		backend = flag.String("backend", "inprocess", "inprocess or bind")
 		base    = flag.Int("base", 71, "lab base octet (127.BASE.0.0/16)")
-		ceiling = flag.Bool("ceiling", false, "after each run, measure the servers' ceiling for the same query mix with dnsperf")
+		ceiling = flag.Bool("ceiling", false, "before the first run and after each run, measure the servers' ceiling for the same query mix with dnsperf")
 		perfFor = flag.Duration("ceiling-time", 5*time.Second, "how long each dnsperf ceiling run lasts")
 		clients = flag.Int("ceiling-clients", 2, "dnsperf -c: clients of each server's dnsperf")
 		outst   = flag.Int("ceiling-outstanding", 200, "dnsperf -q: queries in flight of each server's dnsperf")
@@ -260,7 +261,7 @@ func run(n, runs int, bin, against, backend string, base byte, ceiling bool, per
 		fmt.Printf("ceiling median of %d: %.0f domain checks/s (%.0f–%.0f); nsguard reaches %.2f of it (median of the runs' fractions, %.2f–%.2f)\n",
 			runs, medianF(ceilings), minF(ceilings), maxF(ceilings), f, minF(fractions), maxF(fractions))
 		if t.minFraction > 0 {
-			verdict("fraction of the dnsperf ceiling", f >= t.minFraction, fmt.Sprintf("%.2f", f), fmt.Sprintf("≥ %.2f", t.minFraction))
+			verdict("fraction of the dnsperf ceiling", f >= t.minFraction, fmt.Sprintf("%.3f", f), fmt.Sprintf("≥ %.2f", t.minFraction))
 		}
 	}
 	if t.maxWall > 0 {
