@@ -136,17 +136,23 @@ func (t *tcpTransport) exchange(ctx context.Context, server netip.AddrPort, q qu
 	}
 }
 
+// server returns addr's entry, made on first use.
+func (t *tcpTransport) server(addr netip.AddrPort) *tcpServer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	srv := t.servers[addr]
+	if srv == nil {
+		srv = &tcpServer{addr: addr}
+		t.servers[addr] = srv
+	}
+	return srv
+}
+
 // acquire puts c in flight, with a fresh ID, on one of server's
 // connections: the least busy one, or a new one while there are fewer
 // than tcpConnsPerServer and the others are full.
 func (t *tcpTransport) acquire(ctx context.Context, server netip.AddrPort, c *call, deadline time.Time) (*tcpConn, error) {
-	t.mu.Lock()
-	srv := t.servers[server]
-	if srv == nil {
-		srv = &tcpServer{addr: server}
-		t.servers[server] = srv
-	}
-	t.mu.Unlock()
+	srv := t.server(server)
 	for {
 		srv.mu.Lock()
 		limit, maxConns := tcpPipeline, tcpConnsPerServer
@@ -203,13 +209,7 @@ func (t *tcpTransport) acquire(ctx context.Context, server netip.AddrPort, c *ca
 
 // dialFor opens a connection to server for c alone; adopt then shares it.
 func (t *tcpTransport) dialFor(ctx context.Context, server netip.AddrPort, c *call, deadline time.Time) (*tcpConn, error) {
-	t.mu.Lock()
-	srv := t.servers[server]
-	if srv == nil {
-		srv = &tcpServer{addr: server}
-		t.servers[server] = srv
-	}
-	t.mu.Unlock()
+	srv := t.server(server)
 	cn, err := t.dial(ctx, srv, deadline, c)
 	if err != nil {
 		return nil, err
