@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nsguard/nsguard/bench/procstat"
 	"github.com/nsguard/nsguard/lab/dnslab"
 )
 
@@ -154,7 +155,7 @@ func run(n, runs int, bin, against, backend string, base byte, ceiling bool, per
 	// the run.
 	var ceilingBefore float64
 	if mix != nil {
-		c, _, err := mix.measureCeiling(lab, n, perfFor, named)
+		c, _, err := mix.measure(lab, perfFor, named)
 		if err != nil {
 			return false, err
 		}
@@ -202,7 +203,7 @@ func run(n, runs int, bin, against, backend string, base byte, ceiling bool, per
 			i+1, r.domains, r.wall.Round(time.Millisecond), rate, float64(r.cpu.Microseconds())/float64(r.domains), bindCPU,
 			float64(r.queries)/float64(r.domains), median(r.perDomain), median(r.perSigned), r.rssMB, r.notOK)
 		if mix != nil {
-			after, namedPerQuery, err := mix.measureCeiling(lab, n, perfFor, named)
+			after, namedPerQuery, err := mix.measure(lab, perfFor, named)
 			if err != nil {
 				return false, err
 			}
@@ -421,22 +422,13 @@ var (
 	lostLine = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
 )
 
-// measureCeiling is measure, and what a query cost named (pid; 0: not
-// known) meanwhile, in µs.
-func (mix *queryMix) measureCeiling(lab *dnslab.Lab, n int, d time.Duration, named int) (float64, float64, error) {
-	before := processCPU(named)
-	c, err := mix.measure(lab, n, d)
-	if err != nil || named == 0 {
-		return c, 0, err
-	}
-	return c, float64((processCPU(named) - before).Microseconds()) / (c * mix.perDomain * d.Seconds()), nil
-}
-
 // measure runs one dnsperf per server, all at once, and returns the domain
-// checks a second their answers add up to: the queries answered a second
-// over all servers divided by the mix's queries a domain. It also prints
-// what each server answered.
-func (mix *queryMix) measure(lab *dnslab.Lab, n int, d time.Duration) (float64, error) {
+// checks a second their answers add up to (the queries answered a second
+// over all servers divided by the mix's queries a domain) and what a query
+// cost named (pid; 0 when not known) meanwhile, in µs. It also prints what
+// each server answered.
+func (mix *queryMix) measure(lab *dnslab.Lab, d time.Duration, named int) (float64, float64, error) {
+	namedBefore := processCPU(named)
 	qps := make([]float64, len(mix.servers))
 	lost := make([]string, len(mix.servers))
 	errs := make([]error, len(mix.servers))
@@ -468,13 +460,17 @@ func (mix *queryMix) measure(lab *dnslab.Lab, n int, d time.Duration) (float64, 
 	var parts []string
 	for i, s := range mix.servers {
 		if errs[i] != nil {
-			return 0, errs[i]
+			return 0, 0, errs[i]
 		}
 		total += qps[i]
 		parts = append(parts, fmt.Sprintf("%s %.0f%s", s.name, qps[i], lost[i]))
 	}
 	fmt.Printf("       dnsperf queries/s: %s; total %.0f\n", strings.Join(parts, ", "), total)
-	return total / mix.perDomain, nil
+	var perQuery float64
+	if named > 0 {
+		perQuery = float64((processCPU(named) - namedBefore).Microseconds()) / (total * d.Seconds())
+	}
+	return total / mix.perDomain, perQuery, nil
 }
 
 // namedPID finds the lab's named (its config is in dir), or 0.
@@ -496,17 +492,7 @@ func namedPID(dir string) int {
 
 // processCPU is the user and system time pid has used so far.
 func processCPU(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return time.Duration((ut + st) / 100 * float64(time.Second)) // USER_HZ
+	return time.Duration(procstat.CPUSeconds(pid) * float64(time.Second))
 }
 
 func median(xs []int) int {
