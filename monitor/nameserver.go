@@ -140,11 +140,7 @@ func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[s
 func fanOut(n int, f func(i int)) {
 	var wg sync.WaitGroup
 	for i := 0; i < n-1; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(i)
-		}()
+		wg.Go(func() { f(i) })
 	}
 	if n > 0 {
 		f(n - 1)
@@ -192,14 +188,13 @@ func (c *domainCheck) ipv6Only(ctx context.Context, name string) []netip.Addr {
 func (c *domainCheck) probe(ctx context.Context, name string, a netip.Addr) Server {
 	ap := c.m.res.AddrPort(a)
 	s := Server{Name: name, Addr: a.String()}
-	var soaU, nsT *resolver.Response
-	fanOut(2, func(i int) {
-		if i == 0 {
-			nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
-		} else {
-			soaU = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
-		}
+	var nsT *resolver.Response
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
 	})
+	soaU := c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
+	wg.Wait()
 	s.UDP = c.soaProbe(soaU)
 	s.TCP = c.nsProbe(nsT)
 	return s

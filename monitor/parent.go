@@ -344,41 +344,27 @@ func (c *domainCheck) parentConsistency(usable []ParentServer) {
 	}
 	// Grouped by the whole answer, shown bounded (a hostile NS set can hold
 	// thousands of names).
-	// The texts shown are built only when there is something to show: the
-	// servers of a healthy domain agree, and say so with one key each.
 	groups := map[string][]string{}
-	last := map[string]ParentServer{} // the server whose text a group shows
+	shown := map[string]string{}
 	for _, s := range usable {
-		k := parentAnswerKey(s)
+		k, text := parentAnswerKey(s), parentAnswerText(s)
 		if s.Status == StatusDelegated || s.Status == StatusAnswered {
-			k = delegationKey(s)
+			k, text = delegationKey(s), delegationText(s)
 		}
 		groups[k] = append(groups[k], s.Name+" "+s.Addr)
-		last[k] = s
+		shown[k] = text
 	}
-	shown := map[string]string{}
-	if len(groups) >= 2 {
-		for k, s := range last {
-			if s.Status == StatusDelegated || s.Status == StatusAnswered {
-				shown[k] = delegationText(s)
-			} else {
-				shown[k] = parentAnswerText(s)
-			}
-		}
-	} else {
+	if len(groups) < 2 {
 		groups = map[string][]string{}
 		for _, s := range usable {
 			if s.Status == StatusDelegated {
 				k := parentAnswerKey(s)
 				groups[k] = append(groups[k], s.Name+" "+s.Addr)
-				last[k] = s
+				shown[k] = parentAnswerText(s)
 			}
 		}
 		if len(groups) < 2 {
 			return
-		}
-		for k := range groups {
-			shown[k] = parentAnswerText(last[k])
 		}
 	}
 	var ev []finding.Evidence
@@ -414,6 +400,8 @@ func delegationKey(s ParentServer) string {
 	return strings.Join(s.NS, ",") + "|" + strings.Join(s.DS, ";")
 }
 
+// parentAnswerKey reads the fields sameParentAnswer compares: a field added
+// here goes there too, or agreeing servers hide a disagreement.
 func parentAnswerKey(s ParentServer) string {
 	k := s.Status + "|" + delegationKey(s) + "|" + s.Error
 	for _, g := range append(append([]Glue(nil), s.Glue...), s.GlueUnused...) {
@@ -624,14 +612,7 @@ func sameSet(a, b []string) bool {
 
 func allIn(a, b []string) bool {
 	for _, x := range a {
-		found := false
-		for _, y := range b {
-			if x == y {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.Contains(b, x) {
 			return false
 		}
 	}

@@ -287,7 +287,7 @@ func (c *domainCheck) resolverView(ctx context.Context, ap netip.AddrPort, name 
 // — by iterative resolution, shared with the whole cycle. A hop that the
 // trusted server refers to a zone below the domain is resolved too.
 func (c *domainCheck) trustedSource(ap netip.AddrPort, t uint16) hopSource {
-	inDomain := func(n string) bool { return dns.IsSubDomain(c.name, n) }
+	inDomain := func(n string) bool { return resolver.IsSubDomain(c.name, n) }
 	outside := func(n string) bool { return !inDomain(n) }
 	return func(ctx context.Context, n string) (hopAnswer, error) {
 		if inDomain(n) {
@@ -295,7 +295,7 @@ func (c *domainCheck) trustedSource(ap netip.AddrPort, t uint16) hopSource {
 			if r.Err != nil {
 				return hopAnswer{}, errors.New(probeError(r.Err))
 			}
-			if resolver.Referral(r.Msg, c.name, true) == nil {
+			if resolver.ReferralZone(r.Msg, c.name) == "" {
 				return hopAnswer{rrs: r.Msg.Answer, rcode: r.Msg.Rcode, carries: inDomain}, nil
 			}
 			// A zone delegated below the domain: its own servers know.
