@@ -122,8 +122,9 @@ or before a failover that changes NS. --ns NAME/ADDR gives a name's address
 				// A DNS-only run reports each domain as soon as it is done and
 				// keeps none of their observations: 10,000 domains would hold
 				// 100 MB until the end. JSON goes out as it comes, unless it
-				// would cross the progress bar on a terminal.
-				var out io.Writer = io.Discard
+				// would cross the progress bar on a terminal; the table needs
+				// none encoded.
+				var out io.Writer
 				var held bytes.Buffer
 				if output == "json" {
 					out = g.stdout

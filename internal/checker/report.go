@@ -116,7 +116,7 @@ func (s *Summary) add(r Result) DomainReport {
 // in memory as JSON (26 MB for 10,000 domains, and as much again for the
 // indented copy).
 func (r *Report) WriteJSON(w io.Writer) error {
-	js := &JSONStream{w: bufio.NewWriterSize(w, 64<<10), pending: map[int][]byte{}}
+	js := NewJSONStream(w, false)
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
 	for i := range r.Domains {
@@ -134,7 +134,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // of the domains checked, so nothing but the domains finished out of order
 // is held. The bytes are those of Report.WriteJSON for the same results.
 type JSONStream struct {
-	w       *bufio.Writer
+	w       *bufio.Writer // nil: no JSON, the table alone
 	mu      sync.Mutex
 	next    int            // index of the next domain to write
 	pending map[int][]byte // encoded domains waiting for an earlier one
@@ -150,9 +150,14 @@ type indexedReport struct {
 }
 
 // NewJSONStream starts a report on w. With keepTable it also keeps each
-// domain's report, without its DNS observation, for Table.
+// domain's report, without its DNS observation, for Table. A nil w writes
+// no JSON (nor encodes any): the summary and the table alone.
 func NewJSONStream(w io.Writer, keepTable bool) *JSONStream {
-	return &JSONStream{w: bufio.NewWriterSize(w, 64<<10), pending: map[int][]byte{}, keep: keepTable}
+	js := &JSONStream{pending: map[int][]byte{}, keep: keepTable}
+	if w != nil {
+		js.w = bufio.NewWriterSize(w, 64<<10)
+	}
+	return js
 }
 
 // Add reports r, the r.Index-th domain of the run. Safe for concurrent use;
@@ -160,9 +165,13 @@ func NewJSONStream(w io.Writer, keepTable bool) *JSONStream {
 func (js *JSONStream) Add(r Result) {
 	var sum Summary
 	dr := sum.add(r)
-	e := encoders.Get().(*encoder)
-	defer encoders.Put(e)
-	b, err := e.indented(&dr, "    ")
+	var b []byte
+	var err error
+	if js.w != nil {
+		e := encoders.Get().(*encoder)
+		defer encoders.Put(e)
+		b, err = e.indented(&dr, "    ")
+	}
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	if err != nil && js.err == nil {
@@ -179,7 +188,9 @@ func (js *JSONStream) Add(r Result) {
 		dr.DNS = nil
 		js.table = append(js.table, indexedReport{r.Index, dr})
 	}
-	js.write(r.Index, b)
+	if js.w != nil {
+		js.write(r.Index, b)
+	}
 }
 
 // write puts domain i's JSON in its place (js.mu held, or no concurrency):
@@ -216,6 +227,9 @@ func (js *JSONStream) Close(took time.Duration) (Summary, error) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	js.sum.DurationMS = float64(took.Microseconds()) / 1000
+	if js.w == nil {
+		return js.sum, nil
+	}
 	return js.sum, js.finish(js.sum)
 }
 
