@@ -38,18 +38,28 @@ func StateOf(r checker.Result) *State {
 	return &State{Domain: r.Domain.Name, DNS: FromObservation(r.DNS), Registration: FromRecord(r.Registration), Accepted: AcceptedOf(r.Findings)}
 }
 
-// MarkAccepted marks, in each result, the findings its domain's latest
-// baseline accepted (see State.MarkAccepted).
-func MarkAccepted(ctx context.Context, q store.Queries, results []checker.Result) error {
+// Latest returns each domain's latest approved state; a baseline that does
+// not decode is left out.
+func Latest(ctx context.Context, q store.Queries) (map[string]*State, error) {
 	bs, err := q.LatestBaselines(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	states := map[string]*State{}
 	for _, b := range bs {
 		if s, err := Unmarshal(b.Data); err == nil {
 			states[b.Domain] = s
 		}
+	}
+	return states, nil
+}
+
+// MarkAccepted marks, in each result, the findings its domain's latest
+// baseline accepted (see State.MarkAccepted).
+func MarkAccepted(ctx context.Context, q store.Queries, results []checker.Result) error {
+	states, err := Latest(ctx, q)
+	if err != nil {
+		return err
 	}
 	for i := range results {
 		results[i].Findings = states[results[i].Domain.Name].MarkAccepted(results[i].Findings)

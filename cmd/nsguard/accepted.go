@@ -15,17 +15,10 @@ import (
 // without the daemon's store has no baseline: nothing is accepted, and
 // saying so is not worth an error.
 func (g *globals) markAccepted(cmd *cobra.Command, cfg *config.Config, results []checker.Result) {
-	if !storeExists(cfg) {
-		return
-	}
-	st, err := store.OpenConfig(cmd.Context(), cfg.Store, store.Options{Logger: g.logger(!g.isTTY)})
-	if err != nil {
-		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.String(), "err", err)
-		return
-	}
-	defer st.Close()
-	if err := baseline.MarkAccepted(cmd.Context(), st, results); err != nil {
-		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.String(), "err", err)
+	if accept := g.acceptedMarker(cmd, cfg); accept != nil {
+		for i := range results {
+			results[i].Findings = accept(results[i].Domain.Name, results[i].Findings)
+		}
 	}
 }
 
@@ -37,21 +30,13 @@ func (g *globals) acceptedMarker(cmd *cobra.Command, cfg *config.Config) func(do
 		return nil
 	}
 	st, err := store.OpenConfig(cmd.Context(), cfg.Store, store.Options{Logger: g.logger(!g.isTTY)})
-	if err != nil {
-		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.String(), "err", err)
-		return nil
-	}
-	defer st.Close()
-	bs, err := st.LatestBaselines(cmd.Context())
-	if err != nil {
-		g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.String(), "err", err)
-		return nil
-	}
-	states := map[string]*baseline.State{}
-	for _, b := range bs {
-		if s, err := baseline.Unmarshal(b.Data); err == nil {
-			states[b.Domain] = s
+	if err == nil {
+		defer st.Close()
+		var states map[string]*baseline.State
+		if states, err = baseline.Latest(cmd.Context(), st); err == nil {
+			return func(domain string, fs []finding.Finding) []finding.Finding { return states[domain].MarkAccepted(fs) }
 		}
 	}
-	return func(domain string, fs []finding.Finding) []finding.Finding { return states[domain].MarkAccepted(fs) }
+	g.logger(!g.isTTY).Warn("cannot read the approved baselines; accepted risk is not marked", "store", cfg.Store.String(), "err", err)
+	return nil
 }
