@@ -81,20 +81,13 @@ func storeURL(cfg *config.Config) config.Errors {
 	u, err := notify.ReadSecret(s.URLFile, s.URLEnv)
 	if err == nil {
 		if err = config.CheckPostgresURL(u); err != nil {
-			err = fmt.Errorf("the PostgreSQL URL in %s: %w", orEnv(s.URLFile, s.URLEnv), err)
+			err = fmt.Errorf("the PostgreSQL URL in %s: %w", pick(s.URLFile, s.URLFile, "$"+s.URLEnv), err)
 		}
 	}
 	if err != nil {
 		return config.Errors{cfg.Problem(field, err)}
 	}
 	return nil
-}
-
-func orEnv(file, env string) string {
-	if file != "" {
-		return file
-	}
-	return "$" + env
 }
 
 // statusPages builds the status pages as the daemon does at start
