@@ -127,22 +127,17 @@ func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 }
 
 // fieldByYAMLPath finds a dotted key path (resolver.timeout) in v by the
-// fields' yaml tags.
+// fields' yaml tags, as the decoder does.
 func fieldByYAMLPath(v reflect.Value, path string) (reflect.Value, bool) {
 	for _, part := range strings.Split(path, ".") {
 		if v.Kind() != reflect.Struct {
 			return reflect.Value{}, false
 		}
-		found := false
-		for i := 0; i < v.NumField(); i++ {
-			if strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0] == part {
-				v, found = v.Field(i), true
-				break
-			}
-		}
-		if !found {
+		i, ok := fieldsOf(v.Type()).index[part]
+		if !ok {
 			return reflect.Value{}, false
 		}
+		v = v.Field(i)
 	}
 	return v, true
 }

@@ -426,7 +426,7 @@ func (v *validator) domains() {
 	nsNames := map[string]normalized{}
 	for i := range v.c.Domains {
 		d := &v.c.Domains[i]
-		p := "domains[" + strconv.Itoa(i) + "]"
+		p := domainPath(i)
 		v.names[CanonicalName(d.Name)] = true // as written too: a bad name is reported once, here
 		name, err := NormalizeDomain(d.Name)
 		switch {
