@@ -70,23 +70,25 @@ func firstProblems(ps []string, n int) string {
 }
 
 // storeTrouble turns a store error into the operator's words, running an
-// integrity check when the error could be damage.
-func (d *Daemon) storeTrouble(ctx context.Context, err error) string {
+// integrity check when the error could be damage (unless the error is the
+// integrity check's own: checked).
+func (d *Daemon) storeTrouble(ctx context.Context, err error, checked bool) string {
 	cfg, _ := d.current()
 	where := cfg.Store.String()
-	switch f := store.Classify(err); f {
+	switch store.Classify(err) {
 	case store.FaultFull:
 		return fmt.Sprintf("cannot write to the store %s: the disk is full (%v)", where, err)
 	case store.FaultReadOnly:
 		return fmt.Sprintf("cannot write to the store %s: it is read-only (%v)", where, err)
 	case store.FaultBusy:
 		return fmt.Sprintf("the store %s stays locked by another process (%v)", where, err)
-	default:
+	}
+	if !checked {
 		if problem, cerr := d.integrityProblem(context.WithoutCancel(ctx)); cerr == nil && problem != "" {
 			return problem
 		}
-		return fmt.Sprintf("the store %s fails: %v", where, err)
 	}
+	return fmt.Sprintf("the store %s fails: %v", where, err)
 }
 
 // integrityProblem runs quick_check on a SQLite store and says what is
@@ -108,7 +110,7 @@ func (d *Daemon) integrityProblem(ctx context.Context) (string, error) {
 // storeFailed records a store error seen by a cycle at once, not at the
 // next health pass.
 func (d *Daemon) storeFailed(ctx context.Context, err error) {
-	d.health.Set(health.Store, d.storeTrouble(ctx, err))
+	d.health.Set(health.Store, d.storeTrouble(ctx, err, false))
 }
 
 // healthLoop checks every part of the daemon every HealthInterval.
@@ -137,11 +139,11 @@ func (d *Daemon) checkHealth(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		storeProblem = d.storeTrouble(ctx, err)
+		storeProblem = d.storeTrouble(ctx, err, false)
 	} else if now.Sub(d.lastIntegrity) >= d.opts.IntegrityInterval {
 		d.lastIntegrity = now
 		if problem, err := d.integrityProblem(ctx); err != nil && ctx.Err() == nil {
-			storeProblem = d.storeTrouble(ctx, err)
+			storeProblem = d.storeTrouble(ctx, err, true)
 		} else {
 			storeProblem = problem
 		}
