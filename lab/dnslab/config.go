@@ -10,11 +10,16 @@ import (
 // the lab inventory with declared name servers and DS. extra is appended
 // verbatim (more top-level sections: alerts, registry, playbooks…).
 func (l *Lab) ConfigYAML(storePath, extra string) string {
+	return l.configYAML(storePath, extra, 10000)
+}
+
+// configYAML is ConfigYAML with resolver.max_qps_per_server set to qps.
+func (l *Lab) configYAML(storePath, extra string, qps int) string {
 	l.mu.RLock()
 	w := l.world
 	var b strings.Builder
 	fmt.Fprintf(&b, "store: {path: %q}\n", storePath)
-	fmt.Fprintf(&b, "resolver:\n  root_hints: %q\n  port: %d\n  ipv6: false\n  timeout: 500ms\n  retries: 1\n  max_qps_per_server: 10000\n", l.HintsFile(), l.port)
+	fmt.Fprintf(&b, "resolver:\n  root_hints: %q\n  port: %d\n  ipv6: false\n  timeout: 500ms\n  retries: 1\n  max_qps_per_server: %d\n", l.HintsFile(), l.port, qps)
 	b.WriteString("  public_resolvers: [")
 	for i, r := range w.Resolvers {
 		if i > 0 {
