@@ -45,6 +45,7 @@ import (
 type runResult struct {
 	wall      time.Duration
 	cpu       time.Duration
+	serverCPU time.Duration // named's meanwhile (0: no named)
 	rssMB     float64
 	domains   int
 	queries   int
@@ -164,11 +165,8 @@ func run(n, runs int, bin, against, backend string, base byte, ceiling bool, per
 	}
 	for i := 0; i < runs; i++ {
 		var other runResult
-		var otherServerCPU time.Duration
-		runOther := func() error {
-			before := processCPU(named)
-			o, err := once(against, cfgPath, signed)
-			other, otherServerCPU = o, processCPU(named)-before
+		runOther := func() (err error) {
+			other, err = once(against, cfgPath, signed, named)
 			return err
 		}
 		if against != "" && i%2 == 1 {
@@ -176,12 +174,10 @@ func run(n, runs int, bin, against, backend string, base byte, ceiling bool, per
 				return false, err
 			}
 		}
-		serverCPU := processCPU(named)
-		r, err := once(bin, cfgPath, signed)
+		r, err := once(bin, cfgPath, signed, named)
 		if err != nil {
 			return false, err
 		}
-		serverCPU = processCPU(named) - serverCPU
 		if against != "" && i%2 == 0 {
 			if err := runOther(); err != nil {
 				return false, err
@@ -191,13 +187,13 @@ func run(n, runs int, bin, against, backend string, base byte, ceiling bool, per
 			others = append(others, other)
 			fmt.Printf("       against %s: %s, CPU %.0f µs/domain (named: %.0f µs/domain); this build's wall is %.2f of it\n", against,
 				other.wall.Round(time.Millisecond), float64(other.cpu.Microseconds())/float64(other.domains),
-				float64(otherServerCPU.Microseconds())/float64(other.domains), r.wall.Seconds()/other.wall.Seconds())
+				float64(other.serverCPU.Microseconds())/float64(other.domains), r.wall.Seconds()/other.wall.Seconds())
 		}
 		results = append(results, r)
 		rate := float64(r.domains) / r.wall.Seconds()
 		bindCPU := ""
 		if named > 0 {
-			bindCPU = fmt.Sprintf(" (named: %.0f µs/domain)", float64(serverCPU.Microseconds())/float64(r.domains))
+			bindCPU = fmt.Sprintf(" (named: %.0f µs/domain)", float64(r.serverCPU.Microseconds())/float64(r.domains))
 		}
 		fmt.Printf("run %d: %d domains in %s = %.0f domains/s; CPU %.0f µs/domain%s; %.2f queries/domain (unsigned median %d, signed median %d); peak RSS %.0f MB; not ok %d\n",
 			i+1, r.domains, r.wall.Round(time.Millisecond), rate, float64(r.cpu.Microseconds())/float64(r.domains), bindCPU,
@@ -215,7 +211,7 @@ func run(n, runs int, bin, against, backend string, base byte, ceiling bool, per
 				// What a query costs named under dnsperf, beside what it
 				// cost under nsguard: the servers' share of the 2 cores.
 				perQuery = fmt.Sprintf(" (named: %.1f µs a query; %.1f under nsguard)",
-					namedPerQuery, float64(serverCPU.Microseconds())/float64(r.queries))
+					namedPerQuery, float64(r.serverCPU.Microseconds())/float64(r.queries))
 			}
 			fmt.Printf("       ceiling %.0f domain checks/s (%.0f before, %.0f after)%s: nsguard reaches %.2f of it\n",
 				c, ceilingBefore, after, perQuery, rate/c)
@@ -295,8 +291,8 @@ func measure(args []string) int {
 }
 
 // once runs nsguard check as a child process (through measure) and reads
-// its JSON report.
-func once(bin, cfg string, signed map[string]bool) (runResult, error) {
+// its JSON report; it also takes what named (pid; 0: none) spent meanwhile.
+func once(bin, cfg string, signed map[string]bool, named int) (runResult, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return runResult{}, err
@@ -305,7 +301,9 @@ func once(bin, cfg string, signed map[string]bool) (runResult, error) {
 	cmd.Env = append(os.Environ(), measureEnv+"=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	namedBefore := processCPU(named)
 	err = cmd.Run()
+	serverCPU := processCPU(named) - namedBefore
 	i := bytes.LastIndex(errb.Bytes(), []byte(measurePrefix))
 	if i < 0 {
 		return runResult{}, fmt.Errorf("nsguard check: %v: %s", err, errb.String())
@@ -338,7 +336,7 @@ func once(bin, cfg string, signed map[string]bool) (runResult, error) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		return runResult{}, fmt.Errorf("reading the report: %w", err)
 	}
-	r := runResult{wall: time.Duration(wallNS), cpu: time.Duration(cpuNS), rssMB: maxKB / 1024, domains: len(rep.Domains), queries: rep.Summary.Queries}
+	r := runResult{wall: time.Duration(wallNS), cpu: time.Duration(cpuNS), serverCPU: serverCPU, rssMB: maxKB / 1024, domains: len(rep.Domains), queries: rep.Summary.Queries}
 	for _, d := range rep.Domains {
 		if d.Status != "ok" {
 			r.notOK++
@@ -365,10 +363,7 @@ type queryMix struct {
 	perDomain float64
 }
 
-type mixServer struct {
-	name, file string
-	queries    int
-}
+type mixServer struct{ name, file string }
 
 // writeMix writes the mix: each domain's NS at its TLD (the com and net
 // domains alternate between the two gtld servers), and SOA, NS and — when
@@ -409,7 +404,7 @@ func writeMix(lab *dnslab.Lab, dir string) (*queryMix, error) {
 		if err := os.WriteFile(f, []byte(files[s].String()), 0o644); err != nil {
 			return nil, err
 		}
-		mix.servers = append(mix.servers, mixServer{name: s, file: f, queries: strings.Count(files[s].String(), "\n")})
+		mix.servers = append(mix.servers, mixServer{name: s, file: f})
 	}
 	return mix, nil
 }

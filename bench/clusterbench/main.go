@@ -18,7 +18,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -298,7 +297,7 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 	cpu := -cpu0
 	for _, p := range procs {
 		cpu += procstat.CPUSeconds(p.cmd.Process.Pid)
-		sum, count, slowest := procstat.CycleStats(getBody(p.addr, "/metrics"))
+		sum, count, slowest := procstat.CycleStats(procstat.Metrics(p.addr))
 		if count > 0 {
 			r.cycleMeans = append(r.cycleMeans, sum/float64(count))
 		}
@@ -316,7 +315,7 @@ func (b *bench) setup(name string, cfgs []string, srv *pgtest.Server) (*result, 
 		r.walBytes = float64(db1.wal-db0.wal) / r.wall
 		leaders := 0
 		for _, p := range procs {
-			if strings.Contains(getBody(p.addr, "/metrics"), "\nnsguard_leader 1\n") {
+			if strings.Contains("\n"+procstat.Metrics(p.addr), "\nnsguard_leader 1\n") {
 				leaders++
 			}
 		}
@@ -405,21 +404,6 @@ func get(addr, path string) int {
 	return resp.StatusCode
 }
 
-func getBody(addr, path string) string {
-	resp, err := http.Get("http://" + addr + path)
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		b.WriteString(sc.Text() + "\n")
-	}
-	return "\n" + b.String()
-}
-
 // serverCPUSeconds is the CPU time of the postmaster and its children
 // (the backends, which it forks), those that exited included (its
 // children's time, cutime and cstime).
@@ -444,7 +428,9 @@ func serverCPUSeconds(pid int) float64 {
 			continue
 		}
 		if f := stat(p); f != nil && (p == pid || f[1] == strconv.Itoa(pid)) {
-			total += procstat.CPUSeconds(p)
+			ut, _ := strconv.ParseFloat(f[11], 64)
+			st, _ := strconv.ParseFloat(f[12], 64)
+			total += (ut + st) / 100 // USER_HZ
 		}
 	}
 	return total

@@ -12,7 +12,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -135,7 +134,7 @@ schedules: {delegation: "@every %s", registration: "@every 6h", audit: "0 9 * * 
 	}
 	wall := time.Since(wall0).Seconds()
 	cpu := procstat.CPUSeconds(cmd.Process.Pid) - cpu0
-	sum, count, max := procstat.CycleStats(metricsText(addr))
+	sum, count, max := procstat.CycleStats(procstat.Metrics(addr))
 	rss := procstat.PeakRSSMB(cmd.Process.Pid)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	med := lat[len(lat)/2]
@@ -178,16 +177,6 @@ func get(addr, path string) int {
 }
 
 // metricsText is the daemon's /metrics page ("" when it cannot be read).
-func metricsText(addr string) string {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	return string(b)
-}
-
 func freePort() string {
 	return strconv.Itoa(20000 + rand.IntN(20000))
 }

@@ -5,6 +5,8 @@ package procstat
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -34,6 +36,18 @@ func PeakRSSMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// Metrics is the text of the /metrics page nsguard serves on addr
+// (host:port), at most 16 MiB; "" when it cannot be read.
+func Metrics(addr string) string {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return string(b)
 }
 
 // CycleStats reads the DNS cycle histogram from a /metrics page's text: the
