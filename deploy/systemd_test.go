@@ -191,11 +191,7 @@ func TestUnitConfigCheck(t *testing.T) {
 	for _, v := range unitDirectives(string(unit))["Service"]["LoadCredential"] {
 		loaded[strings.SplitN(v, ":", 2)[0]] = true
 	}
-	dir := t.TempDir()
-	files := map[string]string{
-		"slack-token": "xoxb-0000-example\n",
-		"tsig.key":    "key \"nsguard-switch\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=\";\n};\n",
-	}
+	files := credentialStandIns()
 	for _, line := range strings.Split(string(example), "\n") {
 		if i := strings.Index(line, creds); i >= 0 && !strings.HasPrefix(strings.TrimSpace(line), "#") {
 			name := strings.Fields(line[i+len(creds):])[0]
@@ -208,24 +204,11 @@ func TestUnitConfigCheck(t *testing.T) {
 		}
 	}
 	// As systemd would run it: the credentials in place.
-	cfg := filepath.Join(dir, "nsguard.yaml")
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(example), creds, dir+"/")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "config", "check", cfg).CombinedOutput(); err != nil {
+	if out, err := configCheckWith(t, bin, string(example), creds, files, t.TempDir()); err != nil {
 		t.Errorf("nsguard config check (the example, credentials in place): %v\n%s", err, out)
 	}
 	// Without them, each is named.
-	empty := filepath.Join(t.TempDir(), "nsguard.yaml")
-	if err := os.WriteFile(empty, []byte(strings.ReplaceAll(string(example), creds, filepath.Dir(empty)+"/")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "config", "check", empty).CombinedOutput()
+	out, err := configCheckWith(t, bin, string(example), creds, nil, t.TempDir())
 	if code := exitCode(err); code != 3 || !strings.Contains(string(out), "alerts.slack.token_file: read secret file") || !strings.Contains(string(out), "dns_update.tsig_file: tsig_file") {
 		t.Errorf("nsguard config check without the credentials: exit %d\n%s", code, out)
 	}
@@ -277,26 +260,13 @@ func TestUnitWithPostgres(t *testing.T) {
 	}
 	pg := strings.Replace(string(example), sqlite, "store:\n  url_file: "+creds+dbCred+"\n", 1)
 	pg = strings.Replace(pg, "registry:\n", "registry:\n  cache_dir: /var/lib/nsguard\n", 1)
-	files := map[string]string{
-		"slack-token": "xoxb-0000-example\n",
-		"tsig.key":    "key \"nsguard-switch\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=\";\n};\n",
-		dbCred:        "postgres://nsguard:SECRET-PASSWORD@db.internal:5432/nsguard?sslmode=verify-full\n",
-	}
 	for _, missing := range []string{"", dbCred} {
+		files := credentialStandIns()
+		if missing == "" {
+			files[dbCred] = "postgres://nsguard:SECRET-PASSWORD@db.internal:5432/nsguard?sslmode=verify-full\n"
+		}
 		dir := t.TempDir()
-		for name, content := range files {
-			if name == missing {
-				continue
-			}
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cfg := filepath.Join(dir, "nsguard.yaml")
-		if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(pg, creds, dir+"/")), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(bin, "config", "check", cfg).CombinedOutput()
+		out, err := configCheckWith(t, bin, pg, creds, files, dir)
 		if strings.Contains(string(out), "SECRET-PASSWORD") {
 			t.Errorf("config check printed the database password:\n%s", out)
 		}
@@ -307,6 +277,32 @@ func TestUnitWithPostgres(t *testing.T) {
 			t.Errorf("nsguard config check without the database URL: exit %d\n%s", exitCode(err), out)
 		}
 	}
+}
+
+// credentialStandIns are the contents of the credentials the production
+// example reads, by credential name.
+func credentialStandIns() map[string]string {
+	return map[string]string{
+		"slack-token": "xoxb-0000-example\n",
+		"tsig.key":    "key \"nsguard-switch\" {\n\talgorithm hmac-sha256;\n\tsecret \"c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=\";\n};\n",
+	}
+}
+
+// configCheckWith runs `nsguard config check` on config with files written
+// into dir and the credentials directory creds pointed at dir, as systemd
+// would run it.
+func configCheckWith(t *testing.T, bin, config, creds string, files map[string]string, dir string) ([]byte, error) {
+	t.Helper()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "nsguard.yaml")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, creds, dir+"/")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return exec.Command(bin, "config", "check", cfg).CombinedOutput()
 }
 
 func exitCode(err error) int {
