@@ -120,7 +120,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	e := encoders.Get().(*encoder)
 	defer encoders.Put(e)
 	for i := range r.Domains {
-		b, err := e.indented(&r.Domains[i], "    ")
+		b, err := e.domain(&r.Domains[i])
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (js *JSONStream) Add(r Result) {
 	if js.w != nil {
 		e := encoders.Get().(*encoder)
 		defer encoders.Put(e)
-		b, err = e.indented(&dr, "    ")
+		b, err = e.domain(&dr)
 	}
 	js.mu.Lock()
 	defer js.mu.Unlock()
@@ -269,6 +269,15 @@ func (js *JSONStream) finish(sum Summary) error {
 	js.w.Write(b)
 	js.w.WriteString("\n}\n")
 	return js.w.Flush()
+}
+
+// domain is dr's JSON as an element of the report's domains.
+func (e *encoder) domain(dr *DomainReport) ([]byte, error) {
+	if b, ok := appendDomainJSON(e.out[:0], dr, "    "); ok {
+		e.out = b
+		return b, nil
+	}
+	return e.indented(dr, "    ")
 }
 
 // indented is json.MarshalIndent(v, prefix, "  ") into e's buffers (the
