@@ -27,20 +27,12 @@ func appendDomainJSON(dst []byte, dr *DomainReport, prefix string) ([]byte, bool
 	}
 	w := jsonWriter{b: dst, prefix: prefix, ok: true}
 	w.open('{')
-	w.key("domain")
-	w.str(dr.Domain)
+	w.field("domain", dr.Domain)
 	w.key("tier")
 	w.int(int64(dr.Tier))
-	if dr.Owner != "" {
-		w.key("owner")
-		w.str(dr.Owner)
-	}
-	w.key("status")
-	w.str(dr.Status)
-	if dr.Error != "" {
-		w.key("error")
-		w.str(dr.Error)
-	}
+	w.optional("owner", dr.Owner)
+	w.field("status", dr.Status)
+	w.optional("error", dr.Error)
 	w.key("findings")
 	w.findings(dr.Findings)
 	if obs != nil {
@@ -95,6 +87,35 @@ func (w *jsonWriter) elem() {
 	}
 	w.first = false
 	w.newline()
+}
+
+// field writes a string member.
+func (w *jsonWriter) field(k, v string) {
+	w.key(k)
+	w.str(v)
+}
+
+// optional writes a string member with omitempty: not at all when empty.
+func (w *jsonWriter) optional(k, v string) {
+	if v != "" {
+		w.field(k, v)
+	}
+}
+
+// optionalStrs writes a []string member with omitempty.
+func (w *jsonWriter) optionalStrs(k string, v []string) {
+	if len(v) > 0 {
+		w.key(k)
+		w.strs(v)
+	}
+}
+
+// optionalTrue writes a bool member with omitempty: only when true.
+func (w *jsonWriter) optionalTrue(k string, v bool) {
+	if v {
+		w.key(k)
+		w.bool(true)
+	}
 }
 
 // key starts an object member (the names here need no escaping).
@@ -224,55 +245,31 @@ func list[T any](w *jsonWriter, items []T, one func(*T)) {
 func (w *jsonWriter) findings(fs []finding.Finding) {
 	list(w, fs, func(f *finding.Finding) {
 		w.open('{')
-		w.key("id")
-		w.str(f.ID)
-		w.key("severity")
-		w.str(f.Severity.String())
-		w.key("domain")
-		w.str(f.Domain)
-		if f.Subject != "" {
-			w.key("subject")
-			w.str(f.Subject)
-		}
-		w.key("message")
-		w.str(f.Message)
+		w.field("id", f.ID)
+		w.field("severity", f.Severity.String())
+		w.field("domain", f.Domain)
+		w.optional("subject", f.Subject)
+		w.field("message", f.Message)
 		if len(f.Evidence) > 0 {
 			w.key("evidence")
 			list(w, f.Evidence, func(e *finding.Evidence) {
 				w.open('{')
-				if e.Server != "" {
-					w.key("server")
-					w.str(e.Server)
-				}
-				if e.Query != "" {
-					w.key("query")
-					w.str(e.Query)
-				}
-				w.key("answer")
-				w.str(e.Answer)
+				w.optional("server", e.Server)
+				w.optional("query", e.Query)
+				w.field("answer", e.Answer)
 				w.close('}')
 			})
 		}
-		if f.Accepted {
-			w.key("accepted")
-			w.bool(true)
-		}
-		if len(f.SeenFrom) > 0 {
-			w.key("seen_from")
-			w.strs(f.SeenFrom)
-		}
-		if len(f.NotSeenFrom) > 0 {
-			w.key("not_seen_from")
-			w.strs(f.NotSeenFrom)
-		}
+		w.optionalTrue("accepted", f.Accepted)
+		w.optionalStrs("seen_from", f.SeenFrom)
+		w.optionalStrs("not_seen_from", f.NotSeenFrom)
 		w.close('}')
 	})
 }
 
 func (w *jsonWriter) observation(o *monitor.Observation) {
 	w.open('{')
-	w.key("domain")
-	w.str(o.Domain)
+	w.field("domain", o.Domain)
 	w.key("checked_at")
 	w.time(o.CheckedAt)
 	w.key("parent")
@@ -291,10 +288,7 @@ func (w *jsonWriter) observation(o *monitor.Observation) {
 		w.key("resolvers")
 		list(w, o.Resolvers, w.resolverView)
 	}
-	if o.Preflight {
-		w.key("preflight")
-		w.bool(true)
-	}
+	w.optionalTrue("preflight", o.Preflight)
 	w.key("queries")
 	w.int(int64(o.Queries))
 	w.key("duration_ms")
@@ -304,18 +298,14 @@ func (w *jsonWriter) observation(o *monitor.Observation) {
 
 func (w *jsonWriter) parent(p *monitor.Parent) {
 	w.open('{')
-	w.key("zone")
-	w.str(p.Zone)
+	w.field("zone", p.Zone)
 	w.key("ns")
 	w.strs(p.NS)
 	if len(p.Glue) > 0 {
 		w.key("glue")
 		list(w, p.Glue, w.glue)
 	}
-	if len(p.DS) > 0 {
-		w.key("ds")
-		w.strs(p.DS)
-	}
+	w.optionalStrs("ds", p.DS)
 	w.key("servers")
 	list(w, p.Servers, w.parentServer)
 	w.close('}')
@@ -323,16 +313,10 @@ func (w *jsonWriter) parent(p *monitor.Parent) {
 
 func (w *jsonWriter) parentServer(s *monitor.ParentServer) {
 	w.open('{')
-	w.key("name")
-	w.str(s.Name)
-	w.key("addr")
-	w.str(s.Addr)
-	w.key("status")
-	w.str(s.Status)
-	if len(s.NS) > 0 {
-		w.key("ns")
-		w.strs(s.NS)
-	}
+	w.field("name", s.Name)
+	w.field("addr", s.Addr)
+	w.field("status", s.Status)
+	w.optionalStrs("ns", s.NS)
 	if len(s.Glue) > 0 {
 		w.key("glue")
 		list(w, s.Glue, w.glue)
@@ -341,23 +325,16 @@ func (w *jsonWriter) parentServer(s *monitor.ParentServer) {
 		w.key("glue_unused")
 		list(w, s.GlueUnused, w.glue)
 	}
-	if len(s.DS) > 0 {
-		w.key("ds")
-		w.strs(s.DS)
-	}
+	w.optionalStrs("ds", s.DS)
 	w.key("rtt_ms")
 	w.float(s.RTTMS)
-	if s.Error != "" {
-		w.key("error")
-		w.str(s.Error)
-	}
+	w.optional("error", s.Error)
 	w.close('}')
 }
 
 func (w *jsonWriter) glue(g *monitor.Glue) {
 	w.open('{')
-	w.key("name")
-	w.str(g.Name)
+	w.field("name", g.Name)
 	w.key("addrs")
 	w.strs(g.Addrs)
 	w.close('}')
@@ -365,12 +342,8 @@ func (w *jsonWriter) glue(g *monitor.Glue) {
 
 func (w *jsonWriter) server(s *monitor.Server) {
 	w.open('{')
-	w.key("name")
-	w.str(s.Name)
-	if s.Addr != "" {
-		w.key("addr")
-		w.str(s.Addr)
-	}
+	w.field("name", s.Name)
+	w.optional("addr", s.Addr)
 	w.key("in_parent")
 	w.bool(s.InParent)
 	w.key("in_child")
@@ -379,10 +352,7 @@ func (w *jsonWriter) server(s *monitor.Server) {
 	w.probe(&s.UDP)
 	w.key("tcp")
 	w.probe(&s.TCP)
-	if s.Error != "" {
-		w.key("error")
-		w.str(s.Error)
-	}
+	w.optional("error", s.Error)
 	if s.IPv6Only {
 		w.key("ipv6_only")
 		w.bool(true)
@@ -392,71 +362,46 @@ func (w *jsonWriter) server(s *monitor.Server) {
 
 func (w *jsonWriter) probe(p *monitor.Probe) {
 	w.open('{')
-	w.key("status")
-	w.str(p.Status)
+	w.field("status", p.Status)
 	w.key("aa")
 	w.bool(p.AA)
-	if p.Rcode != "" {
-		w.key("rcode")
-		w.str(p.Rcode)
-	}
+	w.optional("rcode", p.Rcode)
 	if p.Serial != 0 {
 		w.key("serial")
 		w.int(int64(p.Serial))
 	}
-	if len(p.NS) > 0 {
-		w.key("ns")
-		w.strs(p.NS)
-	}
+	w.optionalStrs("ns", p.NS)
 	w.key("rtt_ms")
 	w.float(p.RTTMS)
-	if p.Detail != "" {
-		w.key("detail")
-		w.str(p.Detail)
-	}
+	w.optional("detail", p.Detail)
 	w.close('}')
 }
 
 func (w *jsonWriter) dnssec(d *monitor.DNSSEC) {
 	w.open('{')
-	if len(d.DNSKEYs) > 0 {
-		w.key("dnskeys")
-		w.strs(d.DNSKEYs)
-	}
+	w.optionalStrs("dnskeys", d.DNSKEYs)
 	w.key("servers")
 	list(w, d.Servers, func(s *monitor.DNSSECServer) {
 		w.open('{')
-		w.key("name")
-		w.str(s.Name)
-		w.key("addr")
-		w.str(s.Addr)
-		if len(s.DNSKEYs) > 0 {
-			w.key("dnskeys")
-			w.strs(s.DNSKEYs)
-		}
+		w.field("name", s.Name)
+		w.field("addr", s.Addr)
+		w.optionalStrs("dnskeys", s.DNSKEYs)
 		if len(s.Signatures) > 0 {
 			w.key("signatures")
 			list(w, s.Signatures, func(sig *monitor.Signature) {
 				w.open('{')
-				w.key("covers")
-				w.str(sig.Covers)
+				w.field("covers", sig.Covers)
 				w.key("key_tag")
 				w.int(int64(sig.KeyTag))
 				w.key("expiration")
 				w.time(sig.Expiration)
 				w.key("valid")
 				w.bool(sig.Valid)
-				if sig.Error != "" {
-					w.key("error")
-					w.str(sig.Error)
-				}
+				w.optional("error", sig.Error)
 				w.close('}')
 			})
 		}
-		if s.Error != "" {
-			w.key("error")
-			w.str(s.Error)
-		}
+		w.optional("error", s.Error)
 		w.close('}')
 	})
 	w.close('}')
@@ -464,27 +409,17 @@ func (w *jsonWriter) dnssec(d *monitor.DNSSEC) {
 
 func (w *jsonWriter) record(r *monitor.Record) {
 	w.open('{')
-	w.key("name")
-	w.str(r.Name)
-	w.key("type")
-	w.str(r.Type)
+	w.field("name", r.Name)
+	w.field("type", r.Type)
 	w.key("answers")
 	list(w, r.Answers, func(a *monitor.ServerAnswer) {
 		w.open('{')
-		w.key("server")
-		w.str(a.Server)
-		w.key("addr")
-		w.str(a.Addr)
-		if a.Rcode != "" {
-			w.key("rcode")
-			w.str(a.Rcode)
-		}
+		w.field("server", a.Server)
+		w.field("addr", a.Addr)
+		w.optional("rcode", a.Rcode)
 		w.key("data")
 		w.strs(a.Data)
-		if a.Error != "" {
-			w.key("error")
-			w.str(a.Error)
-		}
+		w.optional("error", a.Error)
 		w.close('}')
 	})
 	w.close('}')
@@ -492,31 +427,16 @@ func (w *jsonWriter) record(r *monitor.Record) {
 
 func (w *jsonWriter) resolverView(v *monitor.ResolverView) {
 	w.open('{')
-	w.key("resolver")
-	w.str(v.Resolver)
-	w.key("name")
-	w.str(v.Name)
-	w.key("type")
-	w.str(v.Type)
-	if v.Rcode != "" {
-		w.key("rcode")
-		w.str(v.Rcode)
-	}
-	if len(v.Chain) > 0 {
-		w.key("chain")
-		w.strs(v.Chain)
-	}
+	w.field("resolver", v.Resolver)
+	w.field("name", v.Name)
+	w.field("type", v.Type)
+	w.optional("rcode", v.Rcode)
+	w.optionalStrs("chain", v.Chain)
 	w.key("data")
 	w.strs(v.Data)
-	if len(v.ExpectedChain) > 0 {
-		w.key("expected_chain")
-		w.strs(v.ExpectedChain)
-	}
+	w.optionalStrs("expected_chain", v.ExpectedChain)
 	w.key("expected")
 	w.strs(v.Expected)
-	if v.Error != "" {
-		w.key("error")
-		w.str(v.Error)
-	}
+	w.optional("error", v.Error)
 	w.close('}')
 }
