@@ -53,16 +53,3 @@ func Latest(ctx context.Context, q store.Queries) (map[string]*State, error) {
 	}
 	return states, nil
 }
-
-// MarkAccepted marks, in each result, the findings its domain's latest
-// baseline accepted (see State.MarkAccepted).
-func MarkAccepted(ctx context.Context, q store.Queries, results []checker.Result) error {
-	states, err := Latest(ctx, q)
-	if err != nil {
-		return err
-	}
-	for i := range results {
-		results[i].Findings = states[results[i].Domain.Name].MarkAccepted(results[i].Findings)
-	}
-	return nil
-}
