@@ -408,29 +408,16 @@ func get(addr, path string) int {
 // (the backends, which it forks), those that exited included (its
 // children's time, cutime and cstime).
 func serverCPUSeconds(pid int) float64 {
-	stat := func(p int) []string {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			return nil
-		}
-		return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	}
-	total := 0.0
-	if f := stat(pid); f != nil {
-		cu, _ := strconv.ParseFloat(f[13], 64)
-		cs, _ := strconv.ParseFloat(f[14], 64)
-		total += (cu + cs) / 100
-	}
+	total := procstat.Seconds(procstat.Stat(pid), 13, 14)
+	parent := strconv.Itoa(pid)
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		if f := stat(p); f != nil && (p == pid || f[1] == strconv.Itoa(pid)) {
-			ut, _ := strconv.ParseFloat(f[11], 64)
-			st, _ := strconv.ParseFloat(f[12], 64)
-			total += (ut + st) / 100 // USER_HZ
+		if f := procstat.Stat(p); f != nil && (p == pid || f[1] == parent) {
+			total += procstat.Seconds(f, 11, 12)
 		}
 	}
 	return total

@@ -14,16 +14,30 @@ import (
 
 // CPUSeconds is the user plus system CPU time of process pid (0 when it
 // cannot be read).
-func CPUSeconds(pid int) float64 {
+func CPUSeconds(pid int) float64 { return Seconds(Stat(pid), 11, 12) }
+
+// Stat is the fields of /proc/PID/stat after the command name, which may
+// hold spaces: the state is field 0, the parent's pid 1, utime 11, stime
+// 12, cutime 13, cstime 14. It is nil when the file cannot be read.
+func Stat(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
-	// The command name may hold spaces: the fields start after its ')'.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
+	return strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+}
+
+// Seconds adds the clock-tick fields of a Stat at the given indexes, in
+// seconds (0 for a nil Stat).
+func Seconds(stat []string, fields ...int) float64 {
+	total := 0.0
+	for _, i := range fields {
+		if i < len(stat) {
+			v, _ := strconv.ParseFloat(stat[i], 64)
+			total += v
+		}
+	}
+	return total / 100 // USER_HZ
 }
 
 // PeakRSSMB is process pid's peak resident set (VmHWM) in MiB.
