@@ -215,20 +215,9 @@ func (w *jsonWriter) str(s string) {
 }
 
 // strs is a []string: null when nil.
-func (w *jsonWriter) strs(list []string) {
-	if list == nil {
-		w.b = append(w.b, "null"...)
-		return
-	}
-	w.open('[')
-	for _, s := range list {
-		w.elem()
-		w.str(s)
-	}
-	w.close(']')
-}
+func (w *jsonWriter) strs(items []string) { list(w, items, func(s *string) { w.str(*s) }) }
 
-// list writes a slice of structs with one, null when nil.
+// list writes a slice, each element with one, null when nil.
 func list[T any](w *jsonWriter, items []T, one func(*T)) {
 	if items == nil {
 		w.b = append(w.b, "null"...)
