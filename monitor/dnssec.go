@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -197,14 +198,23 @@ func (c *domainCheck) verify(sig *dns.RRSIG, covers string, rrs []dns.RR, keys [
 // and one ECDSA verification costs more than the rest of a server's
 // checks. The key is the full text of the signature, the key and the
 // records, so an RRset that differs in anything is verified on its own.
+// The records are taken in sorted order: an RRset is a set, servers hand
+// it out in any order (BIND rotates it), and Verify sorts it into
+// canonical order (RFC 4034 §6.3) before it hashes — so two orders are
+// one verification, not two.
 func (c *domainCheck) verifySig(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) error {
+	texts := make([]string, len(rrs))
+	for i, rr := range rrs {
+		texts[i] = rr.String()
+	}
+	sort.Strings(texts)
 	var b strings.Builder
 	b.WriteString(sig.String())
 	b.WriteByte('\n')
 	b.WriteString(key.String())
-	for _, rr := range rrs {
+	for _, t := range texts {
 		b.WriteByte('\n')
-		b.WriteString(rr.String())
+		b.WriteString(t)
 	}
 	c.sigMu.Lock()
 	if c.sigs == nil {
