@@ -51,8 +51,28 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 		return
 	}
 	sec := &DNSSEC{}
+	// Every server's DNSKEY set at once; the SOA answers are the probe's,
+	// from the cycle's cache.
+	var asks []resolver.Ask
+	var asked []int // targets[asked[j]] is asked asks[2j] and asks[2j+1]
 	results := make([]dnssecServer, len(targets))
-	fanOut(len(targets), func(i int) { results[i] = c.dnssecAt(ctx, targets[i]) })
+	for i, s := range targets {
+		results[i].obs = DNSSECServer{Name: s.Name, Addr: s.Addr}
+		a, err := netip.ParseAddr(s.Addr)
+		if err != nil {
+			results[i].obs.Error = err.Error()
+			continue
+		}
+		ap := c.m.res.AddrPort(a)
+		asks = append(asks,
+			resolver.Ask{Server: ap, Query: resolver.Query{Name: c.name, Type: dns.TypeDNSKEY, Proto: resolver.UDP, DO: true}},
+			resolver.Ask{Server: ap, Query: resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true}})
+		asked = append(asked, i)
+	}
+	resps := c.cycle.ExchangeAll(ctx, asks)
+	for j, i := range asked {
+		c.dnssecAt(&results[i], resps[2*j], resps[2*j+1])
+	}
 
 	allKeys := map[string]*dns.DNSKEY{}
 	for _, r := range results {
@@ -130,21 +150,12 @@ type dnssecServer struct {
 	keys []*dns.DNSKEY
 }
 
-// dnssecAt fetches one server's DNSKEY set and checks the SOA and DNSKEY
-// signatures against it. The SOA answer comes from the probe (cached).
-func (c *domainCheck) dnssecAt(ctx context.Context, s Server) dnssecServer {
-	out := dnssecServer{obs: DNSSECServer{Name: s.Name, Addr: s.Addr}}
-	a, err := netip.ParseAddr(s.Addr)
-	if err != nil {
-		out.obs.Error = err.Error()
-		return out
-	}
-	ap := c.m.res.AddrPort(a)
-	keyResp := c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeDNSKEY, Proto: resolver.UDP, DO: true})
-	soaResp := c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
+// dnssecAt checks one server's SOA and DNSKEY signatures against the
+// DNSKEY set it serves.
+func (c *domainCheck) dnssecAt(out *dnssecServer, keyResp, soaResp *resolver.Response) {
 	if keyResp.Err != nil || soaResp.Err != nil {
 		out.obs.Error = responseText(keyResp) + "; " + responseText(soaResp)
-		return out
+		return
 	}
 	keySet, keySigs := splitSigs(keyResp.Msg.Answer, c.name, dns.TypeDNSKEY)
 	soaSet, soaSigs := splitSigs(soaResp.Msg.Answer, c.name, dns.TypeSOA)
@@ -165,7 +176,6 @@ func (c *domainCheck) dnssecAt(ctx context.Context, s Server) dnssecServer {
 			out.obs.Signatures = append(out.obs.Signatures, c.verify(sig, set.covers, set.rrs, out.keys))
 		}
 	}
-	return out
 }
 
 func (c *domainCheck) verify(sig *dns.RRSIG, covers string, rrs []dns.RR, keys []*dns.DNSKEY) Signature {

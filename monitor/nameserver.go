@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -87,51 +88,84 @@ func (c *domainCheck) tooMany(total int, skipped []string) {
 // every address. In a pre-flight, a name given with addresses is probed at
 // those alone, and a name inside the domain only ever at its glue.
 func (c *domainCheck) probeNames(ctx context.Context, names []string, glue map[string][]netip.Addr, inParent bool) []Server {
+	// First every name's addresses: most are a provider's name servers
+	// the cycle has looked up already, and only the others take a
+	// goroutine each for their lookups.
+	addrs := make([][]netip.Addr, len(names))
+	var failed []Server
 	var mu sync.Mutex
-	var out []Server
-	fanOut(len(names), func(i int) {
-		name := names[i]
-		addrs := map[netip.Addr]bool{}
-		for _, a := range glue[name] {
-			addrs[a] = true
-		}
-		var err error
-		if c.preflight == nil || (len(addrs) == 0 && !dns.IsSubDomain(c.name, name)) {
-			var looked []netip.Addr
-			looked, err = c.cycle.LookupAddrs(ctx, name)
-			for _, a := range looked {
-				addrs[a] = true
-			}
-		} else if len(addrs) == 0 {
-			err = fmt.Errorf("%s: no address given for a name inside %s (pre-flight: glue needed)", strings.TrimSuffix(name, "."), c.d.Name)
-		}
-		if len(addrs) == 0 {
-			s := Server{Name: name, InParent: inParent, Error: errText(err)}
-			if v6 := c.ipv6Only(ctx, name); len(v6) > 0 {
-				s.IPv6Only = true
-				s.Error = fmt.Sprintf("IPv6 addresses only (%s), which nsguard does not use with resolver.ipv6: false", strings.Join(addrStrings(v6), " "))
-			}
-			mu.Lock()
-			out = append(out, s)
-			mu.Unlock()
-			return
-		}
-		var probed []netip.Addr
-		for a := range addrs {
-			if a.Is6() && !c.m.res.IPv6() {
-				continue
-			}
-			probed = append(probed, a)
-		}
-		fanOut(len(probed), func(j int) {
-			s := c.probe(ctx, name, probed[j])
+	resolve := func(i int) {
+		var s *Server
+		addrs[i], s = c.serverAddrs(ctx, names[i], glue)
+		if s != nil {
 			s.InParent = inParent
 			mu.Lock()
-			out = append(out, s)
+			failed = append(failed, *s)
 			mu.Unlock()
-		})
-	})
-	return out
+		}
+	}
+	var lookups []int
+	for i, name := range names {
+		if c.needsLookup(name, glue) && !c.cycle.KnowsAddrs(name) {
+			lookups = append(lookups, i)
+		} else {
+			resolve(i)
+		}
+	}
+	fanOut(len(lookups), func(j int) { resolve(lookups[j]) })
+
+	// Then every address of every name, all at once.
+	var who []Server
+	var at []netip.Addr
+	for i, name := range names {
+		for _, a := range addrs[i] {
+			who = append(who, Server{Name: name, Addr: a.String(), InParent: inParent})
+			at = append(at, a)
+		}
+	}
+	return append(failed, c.probe(ctx, who, at)...)
+}
+
+// needsLookup reports whether name's addresses are looked up, not taken
+// from the glue alone (a pre-flight trusts the addresses it is given).
+func (c *domainCheck) needsLookup(name string, glue map[string][]netip.Addr) bool {
+	return c.preflight == nil || (len(glue[name]) == 0 && !dns.IsSubDomain(c.name, name))
+}
+
+// serverAddrs returns the addresses name is probed at (glue and its own
+// A/AAAA), or the Server that says why it has none.
+func (c *domainCheck) serverAddrs(ctx context.Context, name string, glue map[string][]netip.Addr) ([]netip.Addr, *Server) {
+	set := map[netip.Addr]bool{}
+	for _, a := range glue[name] {
+		set[a] = true
+	}
+	var err error
+	if c.needsLookup(name, glue) {
+		var looked []netip.Addr
+		looked, err = c.cycle.LookupAddrs(ctx, name)
+		for _, a := range looked {
+			set[a] = true
+		}
+	} else if len(set) == 0 {
+		err = fmt.Errorf("%s: no address given for a name inside %s (pre-flight: glue needed)", strings.TrimSuffix(name, "."), c.d.Name)
+	}
+	if len(set) == 0 {
+		s := &Server{Name: name, Error: errText(err)}
+		if v6 := c.ipv6Only(ctx, name); len(v6) > 0 {
+			s.IPv6Only = true
+			s.Error = fmt.Sprintf("IPv6 addresses only (%s), which nsguard does not use with resolver.ipv6: false", strings.Join(addrStrings(v6), " "))
+		}
+		return nil, s
+	}
+	var out []netip.Addr
+	for a := range set {
+		if a.Is6() && !c.m.res.IPv6() {
+			continue
+		}
+		out = append(out, a)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
 }
 
 // fanOut runs f(0) … f(n-1) at once, the last on the calling goroutine
@@ -181,23 +215,28 @@ func (c *domainCheck) ipv6Only(ctx context.Context, name string) []netip.Addr {
 	return out
 }
 
-// probe asks one address two questions: the zone's SOA over UDP (AA bit,
-// serial, signatures) and its NS set over TCP (TCP reachability, the NS
-// RRset). Two queries per address keep a domain with two single-address
-// name servers at four child-side queries.
-func (c *domainCheck) probe(ctx context.Context, name string, a netip.Addr) Server {
-	ap := c.m.res.AddrPort(a)
-	s := Server{Name: name, Addr: a.String()}
-	var nsT *resolver.Response
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		nsT = c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true})
-	})
-	soaU := c.cycle.Exchange(ctx, ap, resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true})
-	wg.Wait()
-	s.UDP = c.soaProbe(soaU)
-	s.TCP = c.nsProbe(nsT)
-	return s
+// probe asks each server at its address (at[i] for servers[i]) two questions: the zone's SOA over
+// UDP (AA bit, serial, signatures) and its NS set over TCP (TCP
+// reachability, the NS RRset). Two queries per address keep a domain with
+// two single-address name servers at four child-side queries; all of
+// them leave at once.
+func (c *domainCheck) probe(ctx context.Context, servers []Server, at []netip.Addr) []Server {
+	if len(servers) == 0 {
+		return nil
+	}
+	asks := make([]resolver.Ask, 0, 2*len(servers))
+	for _, a := range at {
+		ap := c.m.res.AddrPort(a)
+		asks = append(asks,
+			resolver.Ask{Server: ap, Query: resolver.Query{Name: c.name, Type: dns.TypeSOA, Proto: resolver.UDP, DO: true}},
+			resolver.Ask{Server: ap, Query: resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.TCP, DO: true}})
+	}
+	resps := c.cycle.ExchangeAll(ctx, asks)
+	for i := range servers {
+		servers[i].UDP = c.soaProbe(resps[2*i])
+		servers[i].TCP = c.nsProbe(resps[2*i+1])
+	}
+	return servers
 }
 
 // nsProbe classifies a server's answer to the apex NS question.

@@ -44,15 +44,24 @@ func (c *domainCheck) checkParent(ctx context.Context, parent *resolver.Delegati
 	if n := c.m.cfg.Resolver.ParentServers; n > 0 && len(targets) > n {
 		targets = targets[:n]
 	}
+	asks := make([]resolver.Ask, len(targets))
+	for i, t := range targets {
+		asks[i] = resolver.Ask{Server: c.m.res.AddrPort(t.addr), Query: resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.UDP, DO: true}}
+	}
+	resps := c.cycle.ExchangeAll(ctx, asks)
 	answers := make([]ParentServer, len(targets))
-	fanOut(len(targets), func(i int) {
-		t := targets[i]
-		ap := c.m.res.AddrPort(t.addr)
-		q := resolver.Query{Name: c.name, Type: dns.TypeNS, Proto: resolver.UDP, DO: true}
-		answers[i] = c.parentAnswer(t.name, t.addr, parent.Zone, c.cycle.Exchange(ctx, ap, q))
+	var answered []int
+	for i, t := range targets {
+		answers[i] = c.parentAnswer(t.name, t.addr, parent.Zone, resps[i])
 		if answers[i].Status == StatusAnswered {
-			c.answeredDS(ctx, ap, &answers[i])
+			answered = append(answered, i)
 		}
+	}
+	// A parent server that answered for the child itself (it serves both
+	// zones) is asked for the DS as well.
+	fanOut(len(answered), func(j int) {
+		i := answered[j]
+		c.answeredDS(ctx, asks[i].Server, &answers[i])
 	})
 	p.Servers = append(p.Servers, answers...)
 

@@ -120,44 +120,122 @@ func (c *Cycle) Exchange(ctx context.Context, server netip.AddrPort, q Query) *R
 	if q.Proto == "" {
 		q.Proto = UDP
 	}
+	cl := c.claim(ctx, server, q)
+	if !cl.own {
+		return c.await(ctx, cl, q.Proto)
+	}
+	c.publish(ctx, cl, c.r.exchange(ctx, server, q))
+	return &cl.p.resp
+}
+
+// Ask is one question for one server, for ExchangeAll.
+type Ask struct {
+	Server netip.AddrPort
+	Query  Query
+}
+
+// ExchangeAll is Exchange for each of asks at once, from the calling
+// goroutine: their queries all leave before it waits for any answer, so a
+// domain's questions to its several servers take as long as the slowest,
+// without a goroutine each. The responses are in the order of asks.
+func (c *Cycle) ExchangeAll(ctx context.Context, asks []Ask) []*Response {
+	out := make([]*Response, len(asks))
+	claims := make([]claim, len(asks))
+	owned := 0
+	for i, a := range asks {
+		if a.Query.Proto == "" {
+			asks[i].Query.Proto = UDP
+		}
+		claims[i] = c.claim(ctx, a.Server, asks[i].Query)
+		if claims[i].own {
+			owned++
+		}
+	}
+	if owned > 0 {
+		ex := make([]exchangeState, 0, owned)
+		for i, a := range asks {
+			if claims[i].own {
+				ex = append(ex, exchangeState{})
+				ex[len(ex)-1].init(a.Server, a.Query)
+			}
+		}
+		c.r.exchangeAll(ctx, ex)
+		j := 0
+		for i := range asks {
+			if claims[i].own {
+				c.publish(ctx, claims[i], ex[j].resp)
+				out[i] = &claims[i].p.resp
+				j++
+			}
+		}
+	}
+	// Questions another asker (or an earlier ask of the same question)
+	// had out: waited for only now, with none of this call's queries
+	// out, so two callers waiting on each other's questions both finish.
+	for i := range asks {
+		if out[i] == nil {
+			out[i] = c.await(ctx, claims[i], asks[i].Query.Proto)
+		}
+	}
+	return out
+}
+
+// claim is a question's entry in the cache its context uses: to be
+// answered by this caller (own), or by another asker.
+type claim struct {
+	k       cacheKey
+	mu      *sync.Mutex
+	answers map[cacheKey]*pending
+	p       *pending
+	own     bool
+}
+
+// claim finds q's entry, or makes one this caller owns and must publish.
+// An entry still in flight gets the channel its waiters wait on.
+func (c *Cycle) claim(ctx context.Context, server netip.AddrPort, q Query) claim {
 	k := cacheKey{server: server, name: CanonicalName(q.Name), qtype: q.Type, proto: q.Proto, do: q.DO, rd: q.RD}
 	mu, answers := &c.mu, c.answers
 	if s, ok := ctx.Value(scopeKey{}).(*scope); ok && IsSubDomain(s.zone, k.name) {
 		mu, answers = &s.mu, s.answers
 	}
 	mu.Lock()
+	defer mu.Unlock()
 	if p, ok := answers[k]; ok {
-		if p.answered {
-			mu.Unlock()
-			return &p.resp
-		}
-		if p.done == nil {
+		if !p.answered && p.done == nil {
 			p.done = make(chan struct{})
 		}
-		done := p.done
-		mu.Unlock()
-		select {
-		case <-done:
-			return &p.resp
-		case <-ctx.Done():
-			return &Response{Proto: q.Proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
-		}
+		return claim{p: p}
 	}
 	p := &pending{}
 	answers[k] = p
-	mu.Unlock()
-	resp := c.r.exchange(ctx, server, q)
-	mu.Lock()
-	p.resp, p.answered = resp, true
+	return claim{k: k, mu: mu, answers: answers, p: p, own: true}
+}
+
+// publish stores the owner's answer and wakes the askers waiting for it.
+func (c *Cycle) publish(ctx context.Context, cl claim, resp Response) {
+	cl.mu.Lock()
+	cl.p.resp, cl.p.answered = resp, true
 	if ctx.Err() != nil {
-		delete(answers, k) // cut short by this caller's deadline: not an answer
+		delete(cl.answers, cl.k) // cut short by this caller's deadline: not an answer
 	}
-	done := p.done
-	mu.Unlock()
+	done := cl.p.done
+	cl.mu.Unlock()
 	if done != nil {
 		close(done)
 	}
-	return &p.resp
+}
+
+// await returns the answer to a question another asker owns.
+func (c *Cycle) await(ctx context.Context, cl claim, proto Proto) *Response {
+	if cl.p.done == nil {
+		return &cl.p.resp // answered when claimed
+	}
+	select {
+	case <-cl.p.done:
+		return &cl.p.resp
+	case <-ctx.Done():
+		return &Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
+	}
 }
 
 // ServerAddrs returns ns's addresses: its glue, or a lookup of its name.
@@ -281,6 +359,23 @@ func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, err
 		}
 	}
 	return p.addrs, p.err
+}
+
+// KnowsAddrs reports whether this cycle has looked name's addresses up
+// already and found some: LookupAddrs then returns them without a query.
+func (c *Cycle) KnowsAddrs(name string) bool {
+	c.mu.Lock()
+	p, ok := c.addrs[CanonicalName(name)]
+	c.mu.Unlock()
+	if !ok {
+		return false
+	}
+	select {
+	case <-p.done:
+		return p.err == nil && len(p.addrs) > 0
+	default:
+		return false
+	}
 }
 
 // Lookup resolves name/qtype iteratively from the closest known zone cut,

@@ -67,41 +67,169 @@ func (r *Resolver) Exchange(ctx context.Context, server netip.AddrPort, q Query)
 // exchange is Exchange returning the Response itself, which Cycle keeps in
 // its cache entry (an allocation fewer a query).
 func (r *Resolver) exchange(ctx context.Context, server netip.AddrPort, q Query) Response {
+	var one [1]exchangeState
+	one[0].init(server, q)
+	r.exchangeAll(ctx, one[:])
+	return one[0].resp
+}
+
+// exchangeState is one Exchange under way in exchangeAll: its attempt
+// (1 + retries on timeouts), whether this attempt's UDP answer came
+// truncated (so it is asked over TCP), and the query on the wire.
+type exchangeState struct {
+	server   netip.AddrPort
+	q        Query
+	qs       question
+	attempt  int
+	fallback bool
+	done     bool
+	resp     Response // the last send's, and when done the exchange's
+	f        flight
+}
+
+func (e *exchangeState) init(server netip.AddrPort, q Query) {
 	if q.Proto == "" {
 		q.Proto = UDP
 	}
-	qs := question{name: dns.Fqdn(q.Name), qtype: q.Type, rd: q.RD, do: q.DO}
-	var last Response
-	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
-		proto := q.Proto
-		resp := r.send(ctx, server, qs, proto)
-		if resp.Err == nil && proto == UDP && resp.Msg.Truncated {
-			// RFC 7766: a truncated answer is retried over TCP.
-			resp = r.send(ctx, server, qs, TCP)
-		}
-		if resp.Err == nil && resp.Proto == TCP && resp.Msg.Truncated {
-			// TC over TCP (RFC 7766 §6.2.1 forbids it): no transport is
-			// left, and a half-empty message must not pass for an answer.
-			resp = Response{Proto: TCP, RTT: resp.RTT, Err: fmt.Errorf("%w: the answer has the TC bit even over TCP", ErrTruncated)}
-		}
-		last = resp
-		if resp.Err == nil || !errors.Is(resp.Err, ErrTimeout) || ctx.Err() != nil {
-			break
-		}
-	}
-	return last
+	*e = exchangeState{server: server, q: q, qs: question{name: dns.Fqdn(q.Name), qtype: q.Type, rd: q.RD, do: q.DO}}
 }
 
-func (r *Resolver) send(ctx context.Context, server netip.AddrPort, q question, proto Proto) Response {
-	if err := r.limiter(server).Wait(ctx); err != nil {
-		return Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, err)}
+// exchangeAll runs every exchange of ex at once from the calling
+// goroutine: each round sends one query for each exchange not done, all
+// before it waits for any, then settles each answer (done, or a TCP
+// fallback or a retry for the next round). A domain's parallel questions
+// so need no goroutine each; the servers see the same queries, with the
+// same timeouts running side by side, as from goroutines.
+func (r *Resolver) exchangeAll(ctx context.Context, ex []exchangeState) {
+	for {
+		pending := false
+		for i := range ex {
+			if !ex[i].done {
+				pending = true
+				break
+			}
+		}
+		if !pending {
+			return
+		}
+		r.sendAll(ctx, ex)
+		for i := range ex {
+			if !ex[i].done {
+				r.settle(ctx, &ex[i])
+			}
+		}
 	}
+}
+
+// settle decides what an exchange does after its last send's answer: as
+// Exchange always has, a truncated UDP answer is asked again over TCP
+// (RFC 7766), TC even over TCP is an error, and a timeout is retried while
+// attempts and the context last.
+func (r *Resolver) settle(ctx context.Context, e *exchangeState) {
+	resp := e.resp
+	if !e.fallback && e.q.Proto == UDP && resp.Err == nil && resp.Msg.Truncated {
+		e.fallback = true
+		return
+	}
+	if resp.Err == nil && resp.Proto == TCP && resp.Msg.Truncated {
+		// TC over TCP (RFC 7766 §6.2.1 forbids it): no transport is
+		// left, and a half-empty message must not pass for an answer.
+		e.resp = Response{Proto: TCP, RTT: resp.RTT, Err: fmt.Errorf("%w: the answer has the TC bit even over TCP", ErrTruncated)}
+	}
+	if e.resp.Err == nil || !errors.Is(e.resp.Err, ErrTimeout) || ctx.Err() != nil || e.attempt >= r.cfg.Retries {
+		e.done = true
+		return
+	}
+	e.attempt++
+	e.fallback = false
+}
+
+// sendAll sends one query for each exchange of ex not done, then waits
+// for all their answers. Each query waits for its server's token bucket
+// and takes a slot of resolver.max_concurrency, held until its answer
+// arrives (or, without one, until it is waited for).
+// When no slot is free, the oldest query this call has out is waited for
+// first: a caller never blocks on a slot while it holds one (at
+// max_concurrency 1, two callers that each held a slot and wanted another
+// would wait for each other for ever).
+func (r *Resolver) sendAll(ctx context.Context, ex []exchangeState) {
+	oldest := 0 // no query of ex[:oldest] is out
+	landOldest := func(before int) bool {
+		for ; oldest < before; oldest++ {
+			if f := &ex[oldest].f; f.out {
+				ex[oldest].resp = r.land(ctx, f)
+				oldest++
+				return true
+			}
+		}
+		return false
+	}
+	for i := range ex {
+		e := &ex[i]
+		if e.done {
+			continue
+		}
+		proto := e.q.Proto
+		if e.fallback {
+			proto = TCP
+		}
+		err := r.limiter(e.server).Wait(ctx)
+		for err == nil && !r.trySlot() {
+			if !landOldest(i) {
+				err = r.waitSlot(ctx)
+				break
+			}
+		}
+		if err != nil {
+			e.resp = Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, err)}
+			continue
+		}
+		e.resp = r.launch(ctx, &e.f, e.server, e.qs, proto)
+	}
+	for i := range ex {
+		if f := &ex[i].f; f.out {
+			ex[i].resp = r.land(ctx, f)
+		}
+	}
+}
+
+func (r *Resolver) trySlot() bool {
 	select {
 	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return Response{Proto: proto, Err: fmt.Errorf("%w: %v", ErrTimeout, ctx.Err())}
+		return true
+	default:
+		return false
 	}
-	defer func() { <-r.sem }()
+}
+
+func (r *Resolver) waitSlot(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flight is one query on the wire: sent on a slot, its answer not yet
+// waited for.
+type flight struct {
+	out             bool
+	proto           Proto
+	server          netip.AddrPort
+	q               question
+	start, deadline time.Time
+	c               *call
+	sock            *udpSocket // UDP
+	mark            uint64
+	conn            *tcpConn // TCP
+	frame           []byte
+}
+
+// launch sends q to server on the slot the caller took. When the query
+// cannot leave (no socket, no connection), it gives the slot back and
+// returns why; else the flight is out until land.
+func (r *Resolver) launch(ctx context.Context, f *flight, server netip.AddrPort, q question, proto Proto) Response {
 	r.sent.Add(1)
 	countQuery(ctx)
 	start := time.Now()
@@ -109,15 +237,44 @@ func (r *Resolver) send(ctx context.Context, server netip.AddrPort, q question, 
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	*f = flight{proto: proto, server: server, q: q, start: start, deadline: deadline, c: getCall()}
+	f.c.holdSlot(r.sem)
+	var err error
+	if proto == TCP {
+		f.conn, f.frame, err = r.tcp.begin(ctx, server, q, f.c, deadline)
+	} else {
+		f.sock, f.mark, err = r.udp.begin(server, q, f.c)
+	}
+	if err != nil {
+		f.c.releaseSlot()
+		putCall(f.c)
+		*f = flight{}
+		return Response{Proto: proto, RTT: time.Since(start), Err: err}
+	}
+	f.out = true
+	return Response{}
+}
+
+// land waits for f's answer, gives its slot back and checks the answer
+// against the question. The RTT runs to when the answer arrived, not to
+// when land got to it.
+func (r *Resolver) land(ctx context.Context, f *flight) Response {
 	var in *dns.Msg
 	var id uint16
 	var err error
-	if proto == TCP {
-		in, id, err = r.tcp.exchange(ctx, server, q, start, deadline)
+	if f.proto == TCP {
+		in, id, err = r.tcp.end(ctx, f.server, f.conn, f.frame, f.c, f.start, f.deadline)
 	} else {
-		in, id, err = r.udp.exchange(ctx, server, q, start, deadline)
+		in, id, err = r.udp.end(ctx, f.sock, f.mark, f.c, f.start, f.deadline)
 	}
-	rtt := time.Since(start)
+	rtt := time.Since(f.start)
+	if err == nil {
+		rtt = f.c.answered.Sub(f.start)
+	}
+	proto, q := f.proto, f.q
+	f.c.releaseSlot() // unless the reply's arrival did
+	putCall(f.c)
+	*f = flight{}
 	if err != nil {
 		return Response{Proto: proto, RTT: rtt, Err: err}
 	}

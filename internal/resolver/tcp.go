@@ -94,34 +94,40 @@ func newTCPTransport() *tcpTransport {
 	return &tcpTransport{ids: newIDSource(), servers: map[netip.AddrPort]*tcpServer{}}
 }
 
-// exchange sends q to server over TCP and returns its reply, unpacked.
-func (t *tcpTransport) exchange(ctx context.Context, server netip.AddrPort, q question, start, deadline time.Time) (*dns.Msg, uint16, error) {
-	c := getCall()
-	defer putCall(c)
+// begin puts c in flight on one of server's connections with a fresh ID
+// and writes its query; end then waits for the reply. It returns the
+// framed query, which end writes again if the connection breaks.
+func (t *tcpTransport) begin(ctx context.Context, server netip.AddrPort, q question, c *call, deadline time.Time) (*tcpConn, []byte, error) {
 	frame, err := packQuery(c.buf, 2, 0, q)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	binary.BigEndian.PutUint16(frame, uint16(len(frame)-2))
+	cn, err := t.acquire(ctx, server, c, deadline)
+	if err != nil {
+		return nil, nil, err
+	}
+	binary.BigEndian.PutUint16(frame[2:], c.id)
+	cn.write(c, frame, deadline)
+	return cn, frame, nil
+}
+
+// end waits for the reply to c, begun on cn, and returns it unpacked. A
+// connection the server closed under it is retried on one of its own.
+func (t *tcpTransport) end(ctx context.Context, server netip.AddrPort, cn *tcpConn, frame []byte, c *call, start, deadline time.Time) (*dns.Msg, uint16, error) {
 	for attempt := 0; ; attempt++ {
-		var cn *tcpConn
-		var err error
-		if attempt == 0 {
-			cn, err = t.acquire(ctx, server, c, deadline)
-		} else {
+		if attempt > 0 {
 			// Asked again on a connection of its own, written first: a
 			// server that answers one query a connection answers it.
-			cn, err = t.dialFor(ctx, server, c, deadline)
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		binary.BigEndian.PutUint16(frame[2:], c.id)
-		cn.write(c, frame, deadline)
-		if attempt > 0 {
+			var err error
+			if cn, err = t.dialFor(ctx, server, c, deadline); err != nil {
+				return nil, 0, err
+			}
+			binary.BigEndian.PutUint16(frame[2:], c.id)
+			cn.write(c, frame, deadline)
 			cn.adopt()
 		}
-		err = c.wait(ctx, start, deadline, func() bool { return cn.abandon(c) })
+		err := c.wait(ctx, start, deadline, func() bool { return cn.abandon(c) })
 		var ce *connError
 		if errors.As(err, &ce) {
 			if ce.retry && attempt < tcpRetries {

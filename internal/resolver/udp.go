@@ -101,11 +101,9 @@ func newUDPTransport() *udpTransport {
 	return &udpTransport{ids: newIDSource(), servers: map[netip.AddrPort]*udpServer{}}
 }
 
-// exchange sends q to server and returns its reply, unpacked (not yet
-// checked against the question: the caller does that with the ID).
-func (t *udpTransport) exchange(ctx context.Context, server netip.AddrPort, q question, start, deadline time.Time) (*dns.Msg, uint16, error) {
-	c := getCall()
-	defer putCall(c)
+// begin puts c in flight to server with a fresh ID and queues its query
+// for the writer; end then waits for the reply. A query begun is ended.
+func (t *udpTransport) begin(server netip.AddrPort, q question, c *call) (*udpSocket, uint64, error) {
 	pkt, err := packQuery(c.buf, 0, 0, q)
 	if err != nil {
 		return nil, 0, err
@@ -116,6 +114,12 @@ func (t *udpTransport) exchange(ctx context.Context, server netip.AddrPort, q qu
 	}
 	binary.BigEndian.PutUint16(pkt, c.id)
 	t.send(s, c, pkt)
+	return s, mark, nil
+}
+
+// end waits for the reply to c, begun on s, and returns it unpacked (not
+// yet checked against the question: the caller does that with the ID).
+func (t *udpTransport) end(ctx context.Context, s *udpSocket, mark uint64, c *call, start, deadline time.Time) (*dns.Msg, uint16, error) {
 	if err := c.wait(ctx, start, deadline, func() bool { return s.abandon(c, c.id) }); err != nil {
 		if errors.Is(err, ErrTimeout) && s.garbledSince(mark) {
 			return nil, c.id, fmt.Errorf("%w: the server sent a datagram that does not parse", ErrMalformed)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -75,6 +76,29 @@ type call struct {
 	err   error
 	done  chan struct{} // capacity 1: the reader never blocks on it
 	timer *time.Timer
+	// answered is when the reply was delivered: a caller with several
+	// queries out may wait for this one's after it came.
+	answered time.Time
+	// slot is the resolver's concurrency bound; held says c still has a
+	// slot of it. The reply's arrival gives the slot back at once, not
+	// when a caller with several queries out gets to this one; a timeout
+	// or an error gives it back when the caller does (releaseSlot).
+	slot chan struct{}
+	held atomic.Bool
+}
+
+// holdSlot records that c holds a slot of sem, taken by the caller.
+func (c *call) holdSlot(sem chan struct{}) {
+	c.slot = sem
+	c.held.Store(true)
+}
+
+// releaseSlot gives c's slot back, once, whoever gets there first: the
+// reader delivering the reply or the caller ending the query.
+func (c *call) releaseSlot() {
+	if c.held.CompareAndSwap(true, false) {
+		<-c.slot
+	}
 }
 
 var callPool = sync.Pool{New: func() any {
@@ -97,9 +121,14 @@ func putCall(c *call) {
 // goroutine that took c out of its transport's map calls it, exactly once.
 func (c *call) deliver(wire []byte, err error) {
 	if err == nil {
+		// The server answered: the query is no longer on the network. (A
+		// broken TCP connection's error keeps the slot for the query's
+		// retry on a connection of its own.)
+		c.releaseSlot()
 		c.reply, err = unpackReply(wire)
 	}
 	c.err = err
+	c.answered = time.Now()
 	c.done <- struct{}{}
 }
 
