@@ -82,35 +82,50 @@ func answerKey(a ServerAnswer) string {
 }
 
 // checkRecords asks every authoritative server for each watched name/type
-// and flags servers that disagree.
+// — all the questions at once — and flags servers that disagree.
 func (c *domainCheck) checkRecords(ctx context.Context) {
 	items := WatchItems(c.d)
 	if len(items) == 0 {
 		return
 	}
-	type target struct{ name, addr string }
+	type target struct {
+		name string
+		ap   netip.AddrPort
+	}
 	var targets []target
 	for _, s := range c.obs.Servers {
-		if s.UDP.Status == ProbeOK {
-			targets = append(targets, target{s.Name, s.Addr})
+		if s.UDP.Status != ProbeOK {
+			continue
+		}
+		if a, err := netip.ParseAddr(s.Addr); err == nil {
+			targets = append(targets, target{s.Name, c.m.res.AddrPort(a)})
 		}
 	}
+	var asks []resolver.Ask
+	for _, it := range items {
+		for _, t := range it.Types {
+			for _, tg := range targets {
+				asks = append(asks, resolver.Ask{Server: tg.ap, Query: resolver.Query{Name: it.Name, Type: t, Proto: resolver.UDP}})
+			}
+		}
+	}
+	resps := c.cycle.ExchangeAll(ctx, asks)
 	for _, it := range items {
 		for _, t := range it.Types {
 			rec := Record{Name: it.Name, Type: dns.TypeToString[t], Answers: make([]ServerAnswer, len(targets))}
-			fanOut(len(targets), func(i int) {
-				a, _ := netip.ParseAddr(targets[i].addr)
-				rec.Answers[i] = c.askRecord(ctx, c.m.res.AddrPort(a), targets[i].name, it.Name, t)
-			})
+			for i, tg := range targets {
+				rec.Answers[i] = recordAnswer(resps[0], tg.ap, tg.name, it.Name, t)
+				resps = resps[1:]
+			}
 			c.obs.Records = append(c.obs.Records, rec)
 			c.recordConsistency(rec)
 		}
 	}
 }
 
-func (c *domainCheck) askRecord(ctx context.Context, ap netip.AddrPort, server, name string, t uint16) ServerAnswer {
+// recordAnswer is what server (at ap) answered for name/t.
+func recordAnswer(r *resolver.Response, ap netip.AddrPort, server, name string, t uint16) ServerAnswer {
 	a := ServerAnswer{Server: server, Addr: ap.Addr().String()}
-	r := c.cycle.Exchange(ctx, ap, resolver.Query{Name: name, Type: t, Proto: resolver.UDP})
 	if r.Err != nil {
 		a.Error = probeError(r.Err)
 		return a

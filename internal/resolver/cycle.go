@@ -143,10 +143,11 @@ func (c *Cycle) ExchangeAll(ctx context.Context, asks []Ask) []*Response {
 	claims := make([]claim, len(asks))
 	owned := 0
 	for i, a := range asks {
-		if a.Query.Proto == "" {
-			asks[i].Query.Proto = UDP
+		q := a.Query
+		if q.Proto == "" {
+			q.Proto = UDP
 		}
-		claims[i] = c.claim(ctx, a.Server, asks[i].Query)
+		claims[i] = c.claim(ctx, a.Server, q)
 		if claims[i].own {
 			owned++
 		}
@@ -174,7 +175,7 @@ func (c *Cycle) ExchangeAll(ctx context.Context, asks []Ask) []*Response {
 	// out, so two callers waiting on each other's questions both finish.
 	for i := range asks {
 		if out[i] == nil {
-			out[i] = c.await(ctx, claims[i], asks[i].Query.Proto)
+			out[i] = c.await(ctx, claims[i], claims[i].k.proto)
 		}
 	}
 	return out
@@ -204,7 +205,7 @@ func (c *Cycle) claim(ctx context.Context, server netip.AddrPort, q Query) claim
 		if !p.answered && p.done == nil {
 			p.done = make(chan struct{})
 		}
-		return claim{p: p}
+		return claim{k: k, p: p}
 	}
 	p := &pending{}
 	answers[k] = p
