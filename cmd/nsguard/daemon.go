@@ -46,6 +46,7 @@ func runService(cmd *cobra.Command, g *globals, probe bool) error {
 	if errs := startcheck.Check(cfg); len(errs) > 0 {
 		return withCode(exitUsage, fmt.Errorf("invalid config:\n%w", errs))
 	}
+	defer serviceGC()()
 	log := g.logger(true)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
