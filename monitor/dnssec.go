@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,11 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 		sec.DNSKEYs = append(sec.DNSKEYs, t)
 	}
 
+	// A validator takes the DNSKEY set only on a valid signature by a key
+	// a DS at the parent points to (RFC 4035 §5.2): a set signed validly by
+	// the ZSK alone, or whose KSK signature is broken, fails the domain.
+	// (With no DS matching any key, DS_NO_MATCHING_DNSKEY says so.)
+	dsKeys := dsKeyTags(parentDS, allKeys)
 	var noKeys, invalid []finding.Evidence
 	var soonest time.Time
 	var soonestWho string
@@ -98,7 +104,22 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 			continue
 		}
 		for _, covers := range []string{"SOA", "DNSKEY"} {
-			best, problem := bestSignature(r.obs.Signatures, covers)
+			sigs := r.obs.Signatures
+			if covers == "DNSKEY" && len(dsKeys) > 0 {
+				sigs = signedBy(sigs, dsKeys)
+			}
+			best, problem := bestSignature(sigs, covers)
+			if best == nil && len(sigs) < len(r.obs.Signatures) {
+				if other, _ := bestSignature(r.obs.Signatures, covers); other != nil {
+					if problem == "no RRSIG" {
+						problem = fmt.Sprintf("no signature by key %s, the key the parent's DS points to: signed by key %d only, validators do not take the DNSKEY set",
+							tagList(dsKeys), other.KeyTag)
+					} else {
+						problem = fmt.Sprintf("%s; the valid signature by key %d does not count: the parent's DS points to key %s, validators do not take the DNSKEY set",
+							problem, other.KeyTag, tagList(dsKeys))
+					}
+				}
+			}
 			if best == nil {
 				invalid = append(invalid, finding.Evidence{Server: who, Query: c.d.Name + " " + covers + " RRSIG", Answer: problem})
 				continue
@@ -303,17 +324,45 @@ func dsSupported(ds *dns.DS) bool {
 }
 
 func dsMatchesAnyKey(ds []*dns.DS, keys map[string]*dns.DNSKEY) bool {
+	return len(dsKeyTags(ds, keys)) > 0
+}
+
+// dsKeyTags returns the tags of the keys a DS points to (its tag,
+// algorithm and digest match the key).
+func dsKeyTags(ds []*dns.DS, keys map[string]*dns.DNSKEY) map[uint16]bool {
+	tags := map[uint16]bool{}
 	for _, d := range ds {
 		for _, k := range keys {
 			if k.KeyTag() != d.KeyTag || k.Algorithm != d.Algorithm {
 				continue
 			}
 			if got := k.ToDS(d.DigestType); got != nil && strings.EqualFold(got.Digest, d.Digest) {
-				return true
+				tags[d.KeyTag] = true
 			}
 		}
 	}
-	return false
+	return tags
+}
+
+// signedBy keeps the signatures made by a key of tags (and the "no RRSIG"
+// entries, which name no key).
+func signedBy(sigs []Signature, tags map[uint16]bool) []Signature {
+	var out []Signature
+	for _, s := range sigs {
+		if tags[s.KeyTag] || (s.KeyTag == 0 && !s.Valid) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func tagList(tags map[uint16]bool) string {
+	var out []string
+	for t := range tags {
+		out = append(out, strconv.Itoa(int(t)))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " or ")
 }
 
 func keyText(k *dns.DNSKEY) string {

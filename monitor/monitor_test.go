@@ -68,6 +68,8 @@ var scenarios = []scenario{
 	}, domain: "pay-example.org", want: []string{"RRSIG_EXPIRING"}, sev: finding.Warning},
 	{name: "invalid RRSIG", apply: func(ctx context.Context, l *dnslab.Lab) error { return l.CorruptRRSIG(ctx, "pay-example.org") },
 		domain: "pay-example.org", want: []string{"RRSIG_INVALID"}, sev: finding.Critical},
+	{name: "DNSKEY set signed by the ZSK only", apply: func(ctx context.Context, l *dnslab.Lab) error { return l.SignKeysWithZSK(ctx, "pay-example.org") },
+		domain: "pay-example.org", want: []string{"RRSIG_INVALID"}, sev: finding.Critical},
 	{name: "unsigned with DS", apply: func(ctx context.Context, l *dnslab.Lab) error { return l.Unsign(ctx, "pay-example.org") },
 		domain: "pay-example.org", want: []string{"DNSSEC_UNSIGNED_WITH_DS"}, sev: finding.Critical},
 	{name: "unsigned on one server", apply: func(ctx context.Context, l *dnslab.Lab) error {

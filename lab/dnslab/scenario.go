@@ -242,6 +242,22 @@ func (l *Lab) CorruptRRSIG(ctx context.Context, domain string) error {
 	})
 }
 
+// SignKeysWithZSK re-signs domain's DNSKEY set with its ZSK alone: the KSK,
+// which the parent's DS points to, no longer signs it (a signer that lost
+// the KSK, or a provider's signing that ignores it). Every signature
+// verifies; validators still fail the domain.
+func (l *Lab) SignKeysWithZSK(ctx context.Context, domain string) error {
+	return l.Mutate(ctx, func(w *World) error {
+		z := w.Zone(domain)
+		if !z.Signed() {
+			return fmt.Errorf("dnslab: %s is not signed", domain)
+		}
+		z.keysByZSK = true
+		z.resign()
+		return nil
+	})
+}
+
 // Unsign strips domain's keys and signatures while its DS stays at the parent.
 func (l *Lab) Unsign(ctx context.Context, domain string) error {
 	return l.Mutate(ctx, func(w *World) error {

@@ -118,7 +118,7 @@ func (z *Zone) resign() {
 		sort.Ints(types)
 		for _, t := range types {
 			key, priv := z.zsk, z.zskPriv
-			if uint16(t) == dns.TypeDNSKEY {
+			if uint16(t) == dns.TypeDNSKEY && !z.keysByZSK {
 				key, priv = z.ksk, z.kskPriv
 			}
 			sig := &dns.RRSIG{

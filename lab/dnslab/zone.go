@@ -23,6 +23,7 @@ type Zone struct {
 	sigExpiration  time.Time
 	corruptSigs    bool
 	stripSignature bool
+	keysByZSK      bool // the DNSKEY set signed by the ZSK alone
 }
 
 // NewZone returns an empty zone for origin.
