@@ -18,8 +18,9 @@ step() { "$@" || status=1; }
 # Targets (issue 15): an unsigned domain costs at most 6 queries; nsguard
 # check peaks at 150 MB for 10,000 domains; on 10,000 BIND zones it takes at
 # most 1.5 s and reaches at least 0.35 of what the servers answer (the dnsperf
-# ceiling for the same query mix, measured before and after each run; each
-# run against the mean of the two, the median of the three runs' fractions).
+# ceiling for the same query mix, sent as nsguard's own packets, measured
+# before and after each run; each run against the mean of the two, the median
+# of the three runs' fractions; dnsperf's RD-set ceiling is printed beside it).
 # To compare two builds, use paired runs instead:
 #   go run ./bench/checkbench -nsguard NEW -against OLD -n 10000 -backend bind -base 72 -runs 15
 echo "== nsguard check --only dns, in-process lab ($(nproc) cores)"

@@ -4,8 +4,11 @@
 // nsguard's alone. With -ceiling it also measures, before the first run and
 // after each run, what the lab's servers answer at most for the same work:
 // dnsperf sending the minimal query mix of a domain check to all the lab's
-// servers at once. Each run is held against the mean of the two ceilings
-// that bracket it, and the target is the median of the runs' fractions.
+// servers at once, as the very packets nsguard sends (RD clear), and beside
+// it as dnsperf's own text input sends the questions (RD set), which BIND
+// answers with less. Each run is held against the mean of the two ceilings
+// that bracket it, and the target is the median of the runs' fractions
+// against the first.
 // It prints each run, the medians, and each target's verdict; it exits 1
 // when a target is missed.
 //
