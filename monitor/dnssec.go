@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -247,25 +246,15 @@ func (c *domainCheck) verifySig(sig *dns.RRSIG, key *dns.DNSKEY, rrs []dns.RR) e
 		b.WriteByte('\n')
 		b.WriteString(t)
 	}
-	c.sigMu.Lock()
 	if c.sigs == nil {
-		c.sigs = map[string]*verification{}
+		c.sigs = map[string]error{}
 	}
-	v := c.sigs[b.String()]
-	if v == nil {
-		v = &verification{}
-		c.sigs[b.String()] = v
+	err, done := c.sigs[b.String()]
+	if !done {
+		err = sig.Verify(key, rrs)
+		c.sigs[b.String()] = err
 	}
-	c.sigMu.Unlock()
-	v.once.Do(func() { v.err = sig.Verify(key, rrs) })
-	return v.err
-}
-
-// verification is one signature check, shared by the servers that serve
-// the same signed RRset.
-type verification struct {
-	once sync.Once
-	err  error
+	return err
 }
 
 // bestSignature returns the valid signature over covers that lasts longest

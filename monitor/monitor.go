@@ -159,9 +159,9 @@ type domainCheck struct {
 	// glue is every glue address the parent gave per name, both address
 	// families (obs.Parent.Glue holds the ones nsguard can use).
 	glue map[string]map[netip.Addr]bool
-	// sigs caches signature verifications by their full input (verifySig).
-	sigMu sync.Mutex
-	sigs  map[string]*verification
+	// sigs caches signature verifications by their full input (verifySig);
+	// a domain's servers are checked one after another, on its goroutine.
+	sigs map[string]error
 }
 
 func (m *Monitor) checkDomain(ctx context.Context, cycle *resolver.Cycle, d config.Domain, opts CycleOptions) (res Result) {
