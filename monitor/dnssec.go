@@ -104,11 +104,12 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 		}
 		for _, covers := range []string{"SOA", "DNSKEY"} {
 			sigs := r.obs.Signatures
-			if covers == "DNSKEY" && len(dsKeys) > 0 {
+			byDSKey := covers == "DNSKEY" && len(dsKeys) > 0
+			if byDSKey {
 				sigs = signedBy(sigs, dsKeys)
 			}
 			best, problem := bestSignature(sigs, covers)
-			if best == nil && len(sigs) < len(r.obs.Signatures) {
+			if best == nil && byDSKey {
 				if other, _ := bestSignature(r.obs.Signatures, covers); other != nil {
 					if problem == "no RRSIG" {
 						problem = fmt.Sprintf("no signature by key %s, the key the parent's DS points to: signed by key %d only, validators do not take the DNSKEY set",
@@ -143,7 +144,7 @@ func (c *domainCheck) checkDNSSEC(ctx context.Context) {
 			return
 		}
 	}
-	if len(allKeys) > 0 && !dsMatchesAnyKey(parentDS, allKeys) {
+	if len(allKeys) > 0 && len(dsKeys) == 0 {
 		c.add(DSNoMatchingDNSKEY, "", fmt.Sprintf("no DS of %s at the %s zone matches a DNSKEY the zone publishes: validating resolvers fail the whole domain",
 			c.d.Name, zoneName(c.obs.Parent.Zone)),
 			finding.Evidence{Query: c.d.Name + " DS (parent)", Answer: strings.Join(c.obs.Parent.DS, "; ")},
@@ -312,10 +313,6 @@ func dsSupported(ds *dns.DS) bool {
 	return supportedDigests[ds.DigestType] && supportedAlgorithms[ds.Algorithm]
 }
 
-func dsMatchesAnyKey(ds []*dns.DS, keys map[string]*dns.DNSKEY) bool {
-	return len(dsKeyTags(ds, keys)) > 0
-}
-
 // dsKeyTags returns the tags of the keys a DS points to (its tag,
 // algorithm and digest match the key).
 func dsKeyTags(ds []*dns.DS, keys map[string]*dns.DNSKEY) map[uint16]bool {
@@ -333,12 +330,12 @@ func dsKeyTags(ds []*dns.DS, keys map[string]*dns.DNSKEY) map[uint16]bool {
 	return tags
 }
 
-// signedBy keeps the signatures made by a key of tags (and the "no RRSIG"
-// entries, which name no key).
+// signedBy keeps the signatures made by a key of tags. (With none left,
+// bestSignature says "no RRSIG", as for a set with no signature at all.)
 func signedBy(sigs []Signature, tags map[uint16]bool) []Signature {
 	var out []Signature
 	for _, s := range sigs {
-		if tags[s.KeyTag] || (s.KeyTag == 0 && !s.Valid) {
+		if tags[s.KeyTag] {
 			out = append(out, s)
 		}
 	}
