@@ -267,16 +267,9 @@ func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, err
 	name = CanonicalName(name)
 	// Most lookups are of a provider's name server another domain looked
 	// up already: take the finished answer without the bookkeeping below.
-	c.mu.Lock()
-	if p, ok := c.addrs[name]; ok {
-		select {
-		case <-p.done:
-			c.mu.Unlock()
-			return p.addrs, p.err
-		default:
-		}
+	if p := c.finishedAddrs(name); p != nil {
+		return p.addrs, p.err
 	}
-	c.mu.Unlock()
 	// A name server whose only path to an address runs through itself (no
 	// glue for an in-bailiwick name) would wait on its own lookup forever.
 	chain, _ := ctx.Value(chainKey{}).([]string)
@@ -365,18 +358,23 @@ func (c *Cycle) LookupAddrs(ctx context.Context, name string) ([]netip.Addr, err
 // KnowsAddrs reports whether this cycle has looked name's addresses up
 // already and found some: LookupAddrs then returns them without a query.
 func (c *Cycle) KnowsAddrs(name string) bool {
+	p := c.finishedAddrs(CanonicalName(name))
+	return p != nil && p.err == nil && len(p.addrs) > 0
+}
+
+// finishedAddrs returns the cycle's finished lookup of name (canonical),
+// or nil while there is none or it is still running.
+func (c *Cycle) finishedAddrs(name string) *pendingAddrs {
 	c.mu.Lock()
-	p, ok := c.addrs[CanonicalName(name)]
-	c.mu.Unlock()
-	if !ok {
-		return false
+	defer c.mu.Unlock()
+	if p, ok := c.addrs[name]; ok {
+		select {
+		case <-p.done:
+			return p
+		default:
+		}
 	}
-	select {
-	case <-p.done:
-		return p.err == nil && len(p.addrs) > 0
-	default:
-		return false
-	}
+	return nil
 }
 
 // Lookup resolves name/qtype iteratively from the closest known zone cut,

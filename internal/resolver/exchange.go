@@ -156,7 +156,7 @@ func (r *Resolver) sendAll(ctx context.Context, ex []exchangeState) {
 	oldest := 0 // no query of ex[:oldest] is out
 	landOldest := func(before int) bool {
 		for ; oldest < before; oldest++ {
-			if f := &ex[oldest].f; f.out {
+			if f := &ex[oldest].f; f.out() {
 				ex[oldest].resp = r.land(ctx, f)
 				oldest++
 				return true
@@ -187,7 +187,7 @@ func (r *Resolver) sendAll(ctx context.Context, ex []exchangeState) {
 		e.resp = r.launch(ctx, &e.f, e.server, e.qs, proto)
 	}
 	for i := range ex {
-		if f := &ex[i].f; f.out {
+		if f := &ex[i].f; f.out() {
 			ex[i].resp = r.land(ctx, f)
 		}
 	}
@@ -212,19 +212,20 @@ func (r *Resolver) waitSlot(ctx context.Context) error {
 }
 
 // flight is one query on the wire: sent on a slot, its answer not yet
-// waited for.
+// waited for. The zero flight has no query out.
 type flight struct {
-	out             bool
 	proto           Proto
 	server          netip.AddrPort
 	q               question
 	start, deadline time.Time
-	c               *call
+	c               *call // nil: no query out
 	sock            *udpSocket // UDP
 	mark            uint64
 	conn            *tcpConn // TCP
 	frame           []byte
 }
+
+func (f *flight) out() bool { return f.c != nil }
 
 // launch sends q to server on the slot the caller took. When the query
 // cannot leave (no socket, no connection), it gives the slot back and
@@ -251,7 +252,6 @@ func (r *Resolver) launch(ctx context.Context, f *flight, server netip.AddrPort,
 		*f = flight{}
 		return Response{Proto: proto, RTT: time.Since(start), Err: err}
 	}
-	f.out = true
 	return Response{}
 }
 
