@@ -218,7 +218,7 @@ type flight struct {
 	server          netip.AddrPort
 	q               question
 	start, deadline time.Time
-	c               *call // nil: no query out
+	c               *call      // nil: no query out
 	sock            *udpSocket // UDP
 	mark            uint64
 	conn            *tcpConn // TCP
