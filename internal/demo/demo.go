@@ -185,6 +185,10 @@ func Run(ctx context.Context, opts Options) error {
 	if !sink.waitFor(ctx, 10*time.Second, func(t string) bool { return strings.Contains(t, "Acknowledged") }) {
 		return errors.New("demo: the acknowledgement did not reach Slack")
 	}
+	// The page's edit comes on its own, after the thread's reply: printed
+	// here, before the story goes on (on a busy machine it came after the
+	// failover's first lines).
+	sink.waitEdits(ctx, 1, 10*time.Second)
 
 	// 5. The on-call reads the plan and runs the playbook.
 	say("the on-call reviews the plan: nsguard failover plan %s", playbook)
